@@ -1,0 +1,106 @@
+"""Kafka clients built one way for every stage, and the admin calls crawlpipe needs.
+
+The consumer never auto-commits (offsets are committed by the stage loop
+after outputs are acknowledged) and its prefetch is bounded by
+``fetch_max_bytes``; the producer is idempotent with ``acks=all`` so a
+retried send never duplicates a record inside Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from stages.core.config import KafkaConfig
+from stages.core.errors import KafkaUnavailable
+
+log = logging.getLogger("crawlpipe.kafka")
+
+
+def consumer(config: KafkaConfig, *topics: str, group: str | None, client_id: str,
+             max_poll_records: int = 500, from_beginning: bool = True) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=config.bootstrap,
+        client_id=client_id,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        fetch_max_bytes=config.fetch_max_bytes,
+        max_partition_fetch_bytes=config.max_partition_fetch_bytes,
+        max_poll_records=max_poll_records,
+        request_timeout_ms=int(config.request_timeout_seconds * 1000),
+        session_timeout_ms=int(config.session_timeout_seconds * 1000),
+        heartbeat_interval_ms=max(1000, int(config.session_timeout_seconds * 1000) // 3),
+        isolation_level="read_committed",
+    )
+
+
+def producer(config: KafkaConfig, *, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=config.bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        compression_type=None if config.compression == "none" else config.compression,
+        linger_ms=config.producer_linger_ms,
+        max_batch_size=config.producer_max_batch_bytes,
+        max_request_size=config.max_request_bytes,
+        request_timeout_ms=int(config.request_timeout_seconds * 1000),
+    )
+
+
+def admin(config: KafkaConfig, *, client_id: str) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=config.bootstrap,
+        client_id=client_id,
+        request_timeout_ms=int(config.request_timeout_seconds * 1000),
+    )
+
+
+async def start(client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient,
+                config: KafkaConfig) -> None:
+    """Start a client, turning 'broker not there' into a message that says what to check."""
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        raise KafkaUnavailable(
+            f"cannot reach Kafka at {config.bootstrap}: start a broker (ops/kafka/start) "
+            f"or set --bootstrap / CRAWLPIPE_BOOTSTRAP"
+        ) from exc
+
+
+async def topic_partitions(admin_client: AIOKafkaAdminClient, topic: str) -> list[TopicPartition]:
+    described = await admin_client.describe_topics([topic])
+    for entry in described:
+        if entry["topic"] == topic and entry["error_code"] == 0:
+            return [TopicPartition(topic, p["partition"]) for p in entry["partitions"]]
+    return []
+
+
+async def group_lag(admin_client: AIOKafkaAdminClient, probe: AIOKafkaConsumer, group: str,
+                    partitions: Iterable[TopicPartition]) -> int | None:
+    """Messages ``group`` has yet to consume on ``partitions``; None while the group has no offsets.
+
+    A partition the group has not committed yet counts from its log start,
+    because that is where a consumer reading from the beginning stands.
+    """
+    partitions = list(partitions)
+    if not partitions:
+        return None
+    try:
+        committed = await admin_client.list_consumer_group_offsets(group, partitions=partitions)
+    except KafkaError as exc:
+        log.debug("cannot read offsets of group %s: %r", group, exc)
+        return None
+    known = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+    if not known:
+        return None
+    ends = await probe.end_offsets(partitions)
+    missing = [tp for tp in partitions if tp not in known]
+    starts = await probe.beginning_offsets(missing) if missing else {}
+    return sum(max(0, ends[tp] - known.get(tp, starts.get(tp, 0))) for tp in partitions)

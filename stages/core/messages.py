@@ -1,0 +1,80 @@
+"""Encoding and decoding of the message contracts in DESIGN.md (schemas in ``schemas/``).
+
+Kept in one place because three stages and the CLI write URL messages, and
+the fetcher writes what the parser reads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from yarl import URL
+
+from stages.core.envelope import Envelope
+from stages.core.errors import BadMessage, SchemaError
+from stages.core.schemas import validate
+
+# Headers whose value is JSON; all others are plain UTF-8 text.
+_JSON_HEADERS = frozenset({"timings", "url_message"})
+_INT_HEADERS = frozenset({"status"})
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def host_key(url: str) -> bytes:
+    """The partition key of a URL message: its host, so politeness can be enforced by one fetcher."""
+    return (URL(url).host or "").encode()
+
+
+def encode_url(message: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(key, value) of a validated URL message."""
+    validate("url", message)
+    return host_key(message["url"]), orjson.dumps(message)
+
+
+def decode_url(envelope: Envelope) -> dict[str, Any]:
+    try:
+        message = orjson.loads(envelope.value)
+    except orjson.JSONDecodeError as exc:
+        raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
+    return validate("url", message)
+
+
+def encode_json(document: dict[str, Any], schema: str) -> bytes:
+    validate(schema, document)
+    return orjson.dumps(document)
+
+
+def decode_json(envelope: Envelope, schema: str) -> dict[str, Any]:
+    try:
+        document = orjson.loads(envelope.value)
+    except orjson.JSONDecodeError as exc:
+        raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
+    return validate(schema, document)
+
+
+def encode_page_headers(meta: dict[str, Any]) -> list[tuple[str, bytes]]:
+    validate("page-headers", meta)
+    return [
+        (name, orjson.dumps(value) if name in _JSON_HEADERS else str(value).encode())
+        for name, value in meta.items()
+    ]
+
+
+def decode_page_headers(envelope: Envelope) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    try:
+        for name, raw in envelope.headers:
+            if name in _JSON_HEADERS:
+                meta[name] = orjson.loads(raw)
+            elif name in _INT_HEADERS:
+                meta[name] = int(raw)
+            else:
+                meta[name] = raw.decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"page-headers: header {name!r} unreadable: {exc}") from exc
+    return validate("page-headers", meta)

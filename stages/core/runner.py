@@ -1,0 +1,253 @@
+"""The one loop every stage runs: consume within the window, handle, commit in order.
+
+Per message: (1) the window admits it or it is left in Kafka (the partition
+is sought back), (2) the offset tracker records it, (3) the stage's
+``handle`` runs as its own task, (4) errors at the edge become a DLQ record,
+(5) the offset is marked finished and committed later up to the highest
+contiguous finished offset. Backpressure (window, downstream lag, memory)
+pauses partitions while the poll loop keeps polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from stages.core import kafka
+from stages.core.config import KafkaConfig, RunnerConfig
+from stages.core.envelope import Envelope
+from stages.core.errors import CrawlpipeError
+from stages.core.lag import LagWatcher
+from stages.core.memory import HotSpots, MemoryGuard, budget, cgroup_limit_bytes, check_budget, effective_limit_bytes
+from stages.core.offsets import OffsetTracker
+from stages.core.output import Output
+from stages.core.pausing import PauseState
+from stages.core.stage import Stage, StageContext
+from stages.core.window import Window
+
+log = logging.getLogger("crawlpipe.runner")
+
+# How long a full window may stall polling before partitions are paused:
+# short stalls are normal and pausing drops the consumer's prefetch.
+WINDOW_STALL_SECONDS = 1.0
+# How long a rebalance waits for in-flight work of revoked partitions.
+REBALANCE_DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class Counts:
+    consumed: int = 0
+    consumed_bytes: int = 0
+    finished: int = 0
+    commits: int = 0
+
+
+class StageRunner:
+    def __init__(self, stage: Stage, kafka_config: KafkaConfig, config: RunnerConfig, *,
+                 client_id: str | None = None) -> None:
+        self.stage = stage
+        self.kafka_config = kafka_config
+        self.config = config
+        self.group = kafka_config.group(stage.name)
+        self.client_id = client_id or f"crawlpipe-{stage.name}-{os.getpid()}"
+        self.window = Window(max_messages=config.max_in_flight, max_bytes=config.max_in_flight_bytes)
+        self.tracker = OffsetTracker()
+        self.counts = Counts()
+        self.hot_spots = HotSpots()
+        self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
+        self._stopping = asyncio.Event()
+        self._failure: BaseException | None = None
+        self.consumer = kafka.consumer(kafka_config, stage.input_topic, group=self.group,
+                                       client_id=self.client_id, max_poll_records=config.max_in_flight)
+        self.producer = kafka.producer(kafka_config, client_id=self.client_id)
+        self.admin = kafka.admin(kafka_config, client_id=self.client_id)
+        self.output = Output(self.producer, stage=stage.name, dlq_topic=kafka_config.topic_dlq)
+        self.pauses = PauseState(self.consumer, stage.name)
+        self.limit_bytes = effective_limit_bytes(config, cgroup_limit_bytes())
+        self.memory = MemoryGuard(config, self.limit_bytes, self.window, self.pauses)
+        downstream = stage.downstream
+        self.lag = LagWatcher(config, downstream, self.admin, self.consumer, self.pauses) if downstream else None
+        if downstream and self.lag:
+            self.output.on_produced(downstream.topic, self.lag.produced)
+
+    def request_stop(self) -> None:
+        if not self._stopping.is_set():
+            log.info("%s stopping: finishing in-flight work (up to %.0f s)", self.stage.name,
+                     self.config.shutdown_timeout_seconds)
+            self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Run until stopped by a signal or ``request_stop``; raise what made the stage fail."""
+        planned = budget(self.config, self.kafka_config, output_ratio=self.stage.output_ratio)
+        check_budget(self.stage.name, planned, self.limit_bytes - self.stage.extra_memory_bytes())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop)
+        loop.add_signal_handler(signal.SIGUSR1, self.hot_spots.report)
+        background: list[asyncio.Task[None]] = []
+        try:
+            for client in (self.admin, self.producer):
+                await kafka.start(client, self.kafka_config)
+            await self.stage.start(StageContext(output=self.output, window=self.window))
+            self.consumer.subscribe([self.stage.input_topic], listener=_Rebalance(self))
+            await kafka.start(self.consumer, self.kafka_config)
+            log.info("%s consuming %s as group %s", self.stage.name, self.stage.input_topic, self.group)
+            background.append(asyncio.create_task(self._commit_loop()))
+            if self.memory.enabled:
+                background.append(asyncio.create_task(self.memory.run()))
+            if self.lag and self.lag.enabled:
+                background.append(asyncio.create_task(self.lag.run()))
+            await self._consume()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self._shutdown()
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+                loop.remove_signal_handler(signum)
+        if self._failure is not None:
+            raise self._failure
+
+    async def _consume(self) -> None:
+        while not self._stopping.is_set():
+            if not self.window.has_room():
+                await self._wait_for_room()
+                continue
+            self.pauses.clear("window")
+            batch = await self.consumer.getmany(timeout_ms=int(self.config.poll_timeout_seconds * 1000),
+                                                max_records=self.window.free_messages)
+            self._admit_batch(batch)
+
+    async def _wait_for_room(self) -> None:
+        room = asyncio.ensure_future(self.window.wait_for_room())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({room, stop}, timeout=WINDOW_STALL_SECONDS,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        room.cancel()
+        stop.cancel()
+        if not done:
+            self.pauses.set("window", f"{self.window.messages} messages, {self.window.bytes} bytes in flight")
+            # Keep polling while paused so the group does not evict us.
+            self._admit_batch(await self.consumer.getmany(timeout_ms=0))
+
+    def _admit_batch(self, batch: dict[TopicPartition, list]) -> None:
+        for tp, records in batch.items():
+            for record in records:
+                envelope = Envelope(
+                    topic=record.topic, partition=record.partition, offset=record.offset,
+                    key=record.key, value=record.value if record.value is not None else b"",
+                    headers=tuple(record.headers or ()), timestamp_ms=record.timestamp,
+                )
+                if not self.window.has_room(envelope.size):
+                    # Leave the rest of this partition in Kafka, not in RAM.
+                    self.consumer.seek(tp, record.offset)
+                    break
+                self._admit(envelope)
+
+    def _admit(self, envelope: Envelope) -> None:
+        token = self.tracker.begin(envelope.tp, envelope.offset)
+        self.window.acquire(envelope.size)
+        self.counts.consumed += 1
+        self.counts.consumed_bytes += envelope.size
+        task = asyncio.create_task(self._process(envelope, token))
+        self._tasks[task] = envelope.tp
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
+    async def _process(self, envelope: Envelope, token: int) -> None:
+        try:
+            try:
+                await self.stage.handle(envelope)
+            except CrawlpipeError as error:
+                log.info("%s %s to DLQ: %s: %s", self.stage.name, envelope.where(), error.error_class, error)
+                await self.output.dead_letter(error, attempt=self.stage.attempt(envelope), envelope=envelope)
+            self.tracker.finish(envelope.tp, envelope.offset, token)
+            self.counts.finished += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or a broker failure: stop, commit nothing unacknowledged
+            log.exception("%s failed on %s", self.stage.name, envelope.where())
+            if self._failure is None:
+                self._failure = exc
+            self._stopping.set()
+        finally:
+            self.window.release(envelope.size)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.commit_interval_seconds)
+            await self.commit()
+
+    async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
+        offsets = self.tracker.to_commit() if offsets is None else offsets
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Not fatal: the offsets stay uncommitted and the messages are
+            # processed again after the rebalance (at-least-once).
+            log.warning("%s commit of %d partitions failed: %r", self.stage.name, len(offsets), exc)
+            return
+        self.tracker.committed(offsets)
+        self.counts.commits += 1
+
+    async def drain(self, partitions: set[TopicPartition], timeout: float) -> None:
+        tasks = [task for task, tp in self._tasks.items() if tp in partitions]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    async def _shutdown(self) -> None:
+        self.pauses.set("shutdown", "stopping")
+        tasks = list(self._tasks)
+        if tasks:
+            _, unfinished = await asyncio.wait(tasks, timeout=self.config.shutdown_timeout_seconds)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                log.warning("%s abandoned %d unfinished messages: they will be processed again",
+                            self.stage.name, len(unfinished))
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        await self.commit()
+        await self.stage.stop()
+        await self.producer.stop()
+        await self.consumer.stop()
+        await self.admin.close()
+        log.info("%s stopped: consumed %d, finished %d, produced %d, dlq %d", self.stage.name,
+                 self.counts.consumed, self.counts.finished, self.output.counts.produced,
+                 self.output.counts.dlq)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Commit what is finished for partitions we lose, forget the rest."""
+
+    def __init__(self, runner: StageRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if not revoked:
+            return
+        await self._runner.drain(set(revoked), REBALANCE_DRAIN_SECONDS)
+        final = self._runner.tracker.revoke(set(revoked))
+        await self._runner.commit(final)
+        log.info("%s rebalance: revoked %s", self._runner.stage.name, _names(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("%s rebalance: assigned %s", self._runner.stage.name, _names(assigned))
+        self._runner.pauses.apply()
+
+
+def _names(tps: set[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(tps)) or "nothing"

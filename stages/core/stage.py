@@ -1,0 +1,62 @@
+"""What a stage supplies to the shared loop: one hot-path method, ``handle``.
+
+Everything else (consuming, the window, offsets, backpressure, the DLQ,
+shutdown) is the runner's job, so the three stages cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from stages.core.envelope import Envelope
+from stages.core.lag import Downstream
+from stages.core.output import Output
+from stages.core.window import Window
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What the runner lends a stage: the producer side, and the window to charge held bytes to."""
+
+    output: Output
+    window: Window
+
+
+class Stage(ABC):
+    name: ClassVar[str]
+    #: Bytes of output held per byte of in-flight input, for the memory budget.
+    output_ratio: ClassVar[float] = 1.0
+
+    @property
+    @abstractmethod
+    def input_topic(self) -> str: ...
+
+    @property
+    def downstream(self) -> Downstream | None:
+        """The topic and group whose lag pauses this stage; None for the last stage."""
+        return None
+
+    def extra_memory_bytes(self) -> int:
+        """Memory the stage's own configuration implies beyond the window (caches, batches)."""
+        return 0
+
+    async def start(self, context: StageContext) -> None:
+        """Acquire resources (sessions, database pools) once per process."""
+
+    @abstractmethod
+    async def handle(self, envelope: Envelope) -> None:
+        """Process one message; return only when every output is acknowledged.
+
+        Raise a CrawlpipeError for input that cannot be processed: the runner
+        sends it to the DLQ and moves on. Any other exception is a bug and
+        stops the stage.
+        """
+
+    def attempt(self, envelope: Envelope) -> int:
+        """The attempt count recorded in a DLQ record for this message."""
+        return 1
+
+    async def stop(self) -> None:
+        """Release resources; called once, also after a failure."""

@@ -1,0 +1,24 @@
+"""The parser stage's settings: rules, link following and its memory-fixed filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from stages.core.settings import require, setting
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParserConfig:
+    """Extraction rules and link following."""
+
+    rules: Path | None = setting(None, "site rules file (TOML); none = generic extraction only")
+    follow_links: bool = setting(True, "publish next-page and product links to the URL topic")
+    max_depth: int = setting(3, "links are followed while depth < this")
+    seen_capacity: int = setting(1_000_000, "URLs the followed-link filter is sized for")
+    seen_error_rate: float = setting(0.001, "false-positive rate of that filter at capacity")
+
+    def __post_init__(self) -> None:
+        require(self.max_depth >= 0, "max_depth", self.max_depth, "must be 0 or more")
+        require(self.seen_capacity >= 1, "seen_capacity", self.seen_capacity, "must be at least 1")
+        require(0 < self.seen_error_rate < 1, "seen_error_rate", self.seen_error_rate, "must be between 0 and 1")

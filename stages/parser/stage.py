@@ -1,0 +1,139 @@
+"""The parser stage: consumes ``crawl.pages``, produces ``crawl.products`` and followed links.
+
+Step 3 of the data flow in ``stages/__init__.py``. Extraction itself is pure
+(``extract.py``); this module turns a page record into product records and
+URL messages, and reloads the rules on SIGHUP without losing in-flight work
+(a page being parsed keeps the rule set it started with).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from importlib.metadata import version
+from typing import Any
+
+from yarl import URL
+
+from stages.core.config import KafkaConfig
+from stages.core.envelope import Envelope
+from stages.core.errors import ConfigError
+from stages.core.lag import Downstream
+from stages.core.messages import decode_page_headers, encode_json, encode_url, utc_now
+from stages.core.output import Record
+from stages.core.stage import Stage, StageContext
+from stages.parser.extract import ExtractedProduct, extract_page
+from stages.parser.ids import canonical_url, product_id
+from stages.parser.rules import RuleSet, load_rules
+from stages.parser.seen import BloomFilter
+from stages.parser.settings import ParserConfig
+
+log = logging.getLogger("crawlpipe.parser")
+
+CRAWLPIPE_VERSION = version("crawlpipe")
+
+
+class ParserStage(Stage):
+    name = "parser"
+    # Product records and links are a small fraction of the page they come from.
+    output_ratio = 0.25
+
+    def __init__(self, kafka_config: KafkaConfig, config: ParserConfig) -> None:
+        self._kafka = kafka_config
+        self._config = config
+        self._rules = self._load_rules()
+        self._seen = BloomFilter(config.seen_capacity, config.seen_error_rate)
+        self._context: StageContext | None = None
+
+    @property
+    def input_topic(self) -> str:
+        return self._kafka.topic_pages
+
+    @property
+    def downstream(self) -> Downstream:
+        return Downstream(self._kafka.topic_products, self._kafka.group("sink"))
+
+    def extra_memory_bytes(self) -> int:
+        return self._seen.size_bytes
+
+    def _load_rules(self) -> RuleSet | None:
+        return load_rules(self._config.rules) if self._config.rules else None
+
+    async def start(self, context: StageContext) -> None:
+        self._context = context
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_rules)
+
+    async def stop(self) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+    def reload_rules(self) -> None:
+        try:
+            self._rules = self._load_rules()
+        except ConfigError as error:
+            log.error("rules not reloaded, keeping the previous ones: %s", error)
+            return
+        log.info("rules reloaded from %s (version %s)", self._config.rules,
+                 self._rules.version if self._rules else "none")
+
+    async def handle(self, envelope: Envelope) -> None:
+        assert self._context is not None
+        meta = decode_page_headers(envelope)
+        url_message: dict[str, Any] = meta["url_message"]
+        page_url = meta["final_url"]
+        host = URL(page_url).host or ""
+        ruleset = self._rules
+        rules = ruleset.for_host(host) if ruleset else None
+        # A page is never worth following back to (pagination links point both ways).
+        self._seen.add(canonical_url(url_message["url"]))
+        extraction = extract_page(envelope.value, url=page_url, header_charset=meta.get("charset"), rules=rules)
+        site = url_message.get("site") or (rules.name if rules else None) or host
+        parser_version = f"{CRAWLPIPE_VERSION}+rules.{ruleset.version}" if ruleset else CRAWLPIPE_VERSION
+        parsed_at = utc_now()
+        records = [
+            self._product_record(product, site=site, page_url=page_url, fetched_at=meta["fetched_at"],
+                                 parsed_at=parsed_at, parser_version=parser_version)
+            for product in extraction.products
+        ]
+        records += self._link_records(extraction.links, url_message, site=site, host=host,
+                                      offsite=bool(rules and rules.follow_offsite))
+        await self._context.output.send_all(records)
+
+    def _product_record(self, product: ExtractedProduct, *, site: str, page_url: str, fetched_at: str,
+                        parsed_at: str, parser_version: str) -> Record:
+        url = canonical_url(product.url) if product.url else canonical_url(page_url)
+        pid = product_id(site, url, product.sku)
+        document = {
+            "id": pid,
+            "site": site,
+            "url": url,
+            "title": product.title or "",
+            "price": product.price.amount,
+            "currency": product.price.currency,
+            "price_raw": product.price.raw or None,
+            "price_ok": product.price.ok,
+            "availability": product.availability,
+            "image": product.image,
+            "sku": product.sku,
+            "page_url": page_url,
+            "fetched_at": fetched_at,
+            "parsed_at": parsed_at,
+            "parser_version": parser_version,
+            "method": product.method,
+        }
+        return Record(self._kafka.topic_products, encode_json(document, "product"), key=pid.encode())
+
+    def _link_records(self, links: list[str], url_message: dict[str, Any], *, site: str, host: str,
+                      offsite: bool) -> list[Record]:
+        depth = url_message["depth"] + 1
+        if not self._config.follow_links or depth > self._config.max_depth:
+            return []
+        records = []
+        for link in links:
+            if not offsite and URL(link).host != host:
+                continue
+            if self._seen.add(canonical_url(link)):
+                continue
+            key, value = encode_url({"url": link, "depth": depth, "site": site, "attempt": 1})
+            records.append(Record(self._kafka.topic_urls, value, key=key))
+        return records

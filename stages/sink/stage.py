@@ -1,0 +1,52 @@
+"""The sink stage: consumes ``crawl.products``, writes them to storage in batches.
+
+Step 4 of the data flow in ``stages/__init__.py``. Offsets are committed only
+after the storage transaction holding the record has committed; storage
+upserts by product id, so redelivered records collapse into one row.
+"""
+
+from __future__ import annotations
+
+from stages.core.config import KafkaConfig
+from stages.core.envelope import Envelope
+from stages.core.messages import decode_json
+from stages.core.stage import Stage, StageContext
+from stages.sink.batcher import Batcher
+from stages.sink.settings import SinkConfig
+from stages.sink.storage import Storage, open_storage
+
+
+class SinkStage(Stage):
+    name = "sink"
+    # Parsed records are held once more as Python objects in the batch.
+    output_ratio = 2.0
+
+    def __init__(self, kafka_config: KafkaConfig, config: SinkConfig) -> None:
+        self._kafka = kafka_config
+        self._config = config
+        self._storage: Storage | None = None
+        self._batcher: Batcher | None = None
+
+    @property
+    def input_topic(self) -> str:
+        return self._kafka.topic_products
+
+    async def start(self, context: StageContext) -> None:
+        self._storage = open_storage(self._config.storage)
+        await self._storage.start()
+        window = context.window
+        self._batcher = Batcher(
+            self._storage,
+            batch_size=lambda: min(self._config.batch_size, window.limit_messages),
+            max_delay_seconds=self._config.batch_max_delay_seconds,
+            retry_seconds=self._config.storage_retry_seconds,
+        )
+
+    async def stop(self) -> None:
+        if self._storage is not None:
+            await self._storage.close()
+            self._storage = None
+
+    async def handle(self, envelope: Envelope) -> None:
+        assert self._batcher is not None
+        await self._batcher.add(decode_json(envelope, "product"))
