@@ -51,7 +51,13 @@ def _stage_command(args: argparse.Namespace) -> int:
     kafka_config = settings.load(KafkaConfig, args)
     runner_config = settings.load(RunnerConfig, args)
     stage = _build_stage(args.command, kafka_config, args)
-    return _run(StageRunner(stage, kafka_config, runner_config).run()) or 0
+
+    async def serve() -> None:
+        # aiokafka's clients must be created inside the running loop.
+        await StageRunner(stage, kafka_config, runner_config).run()
+
+    _run(serve())
+    return 0
 
 
 def _build_stage(name: str, kafka_config: KafkaConfig, args: argparse.Namespace):

@@ -29,7 +29,7 @@ class TopicsConfig:
     dlq_partitions: int = setting(1, "partitions of the DLQ topic")
     pages_retention_hours: int = setting(168, "how long raw pages are kept for replay (-1 forever)")
     retention_hours: int = setting(168, "retention of the URL, products and DLQ topics")
-    pages_max_message_bytes: int = setting(16 * MIB + 64 * 1024, "largest raw page record the broker accepts")
+    pages_max_message_bytes: int = setting(17 * MIB, "largest raw page record the broker accepts")
     replication_factor: int = setting(1, "replicas of every topic (3 on a production cluster)")
 
     def __post_init__(self) -> None:
