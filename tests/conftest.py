@@ -128,6 +128,8 @@ def stages(kafka_config: KafkaConfig, tmp_path: Path) -> Iterator[StageProcesses
         "CRAWLPIPE_COMMIT_INTERVAL_SECONDS": "0.2",
         "CRAWLPIPE_BATCH_MAX_DELAY_SECONDS": "0.1",
         "CRAWLPIPE_LAG_CHECK_INTERVAL_SECONDS": "0.5",
+        # A killed member is noticed after this; the broker's minimum is 6 s.
+        "CRAWLPIPE_SESSION_TIMEOUT_SECONDS": "6",
     }
     processes = StageProcesses(env, tmp_path)
     try:

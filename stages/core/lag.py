@@ -60,8 +60,8 @@ class LagWatcher:
 
     async def run(self) -> None:
         while True:
-            await self.check()
             await asyncio.sleep(self._config.lag_check_interval_seconds)
+            await self.check()
 
     async def check(self) -> None:
         partitions = await kafka.topic_partitions(self._admin, self._downstream.topic)

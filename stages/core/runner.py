@@ -106,6 +106,8 @@ class StageRunner:
             if self.memory.enabled:
                 background.append(asyncio.create_task(self.memory.run()))
             if self.lag and self.lag.enabled:
+                # Start paused if the stage downstream is already behind.
+                await self.lag.check()
                 background.append(asyncio.create_task(self.lag.run()))
             await self._consume()
         finally:
