@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml
 kafka:
 	ops/kafka/fetch
 
+# PostgreSQL server binaries from Debian, for the sink's tests (a private
+# instance is started by the tests themselves with ops/postgres/start).
 postgres:
-	ops/postgres/install
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
 demo: setup
 	$(PY) ops/demo

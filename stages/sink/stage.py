@@ -14,6 +14,7 @@ from stages.core.stage import Stage, StageContext
 from stages.sink.batcher import Batcher
 from stages.sink.settings import SinkConfig
 from stages.sink.storage import Storage, open_storage
+from stages.sink.storage.product import product_from_record
 
 
 class SinkStage(Stage):
@@ -49,4 +50,7 @@ class SinkStage(Stage):
 
     async def handle(self, envelope: Envelope) -> None:
         assert self._batcher is not None
-        await self._batcher.add(decode_json(envelope, "product"))
+        record = decode_json(envelope, "product")
+        # One malformed record would fail its whole batch: refuse it here, alone, to the DLQ.
+        product_from_record(record)
+        await self._batcher.add(record)
