@@ -77,7 +77,7 @@ def add_options(parser: argparse.ArgumentParser, *classes: type) -> None:
                 dest=field.name,
                 default=None,
                 metavar=field.name.rsplit("_", 1)[-1].upper(),
-                help=f"{field.metadata.get('help', '')} [env {env_name(field.name)}; default {field.default!r}]",
+                help=f"{field.metadata.get('help', '').replace('%', '%%')} [env {env_name(field.name)}; default {field.default!r}]",
             )
 
 

@@ -1,0 +1,194 @@
+"""Per-host politeness: how many requests at once, and how far apart they start.
+
+Each host gets a few concurrency slots and a pacing delay between request
+starts. The delay is the largest of:
+
+- ``min_delay_per_host_seconds`` (the operator's floor),
+- the host's robots.txt Crawl-delay (capped),
+- an adaptive delay that doubles on signs of distress (429, 502-504,
+  timeouts, slow headers) and decays on fast successful answers, so a host
+  that can take it is fetched flat out and one that cannot is left alone.
+
+A server's Retry-After pushes the host's next allowed start instead of the
+delay, so one 429 does not slow every later request. Per-host state is
+dropped once the host has been idle (like Scrapy's ``Downloader._slot_gc``),
+so crawling millions of hosts does not grow this map without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from stages.fetcher.config import FetchConfig
+
+# Statuses that mean "you are too fast for me", as opposed to "this page is broken".
+_DISTRESS_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(slots=True)
+class _HostState:
+    semaphore: asyncio.Semaphore
+    last_used: float
+    users: int = 0  # waiting or in flight; a host with users is never collected
+    last_start: float = float("-inf")
+    not_before: float = float("-inf")
+    adaptive_delay_seconds: float = 0.0
+    crawl_delay_seconds: float = 0.0
+
+
+class HostThrottle:
+    """Concurrency slots and start pacing per host, with adaptive back-off."""
+
+    def __init__(self, config: FetchConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._config = config
+        self._clock = clock
+        self._states: OrderedDict[str, _HostState] = OrderedDict()
+
+    def __len__(self) -> int:
+        """Hosts with state held right now (for tests and metrics)."""
+        return len(self._states)
+
+    def delay_for(self, host: str) -> float:
+        """Seconds before a new request to ``host`` may start, 0.0 if it may start now.
+
+        Lets the caller keep a throttled host's work out of its window instead
+        of parking it in ``slot()``. Waiting for a free concurrency slot comes
+        on top; ``saturated()`` tells whether there is one.
+        """
+        state = self._states.get(host)
+        if state is None:
+            return 0.0
+        return max(0.0, self._next_start(state) - self._clock())
+
+    def saturated(self, host: str) -> bool:
+        """True when every concurrency slot of ``host`` is taken."""
+        state = self._states.get(host)
+        return state is not None and state.semaphore.locked()
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        """Hold one of ``host``'s slots, entered no earlier than its pacing allows."""
+        state = self._touch(host)
+        state.users += 1
+        try:
+            async with state.semaphore:
+                while (wait := self._next_start(state) - self._clock()) > 0:
+                    # Re-checked after every sleep: a Retry-After or back-off
+                    # may have arrived, or another holder took this start.
+                    await asyncio.sleep(wait)
+                state.last_start = self._clock()
+                yield
+        finally:
+            state.users -= 1
+            state.last_used = self._clock()
+            self._collect()
+
+    def record_response(
+        self, host: str, *, status: int, elapsed_seconds: float, retry_after_seconds: float | None = None
+    ) -> None:
+        """Feed back one answer: its status, its time to headers, and any Retry-After."""
+        state = self._states.get(host)
+        if state is None:
+            return
+        if retry_after_seconds is not None:
+            state.not_before = max(state.not_before, self._clock() + retry_after_seconds)
+        if status in _DISTRESS_STATUSES or elapsed_seconds > self._config.slow_response_seconds:
+            self._back_off(state)
+        elif status < 400:
+            self._recover(state)
+
+    def record_failure(self, host: str) -> None:
+        """Feed back a timeout or a dropped connection: an overloaded host looks like this."""
+        state = self._states.get(host)
+        if state is not None:
+            self._back_off(state)
+
+    def set_crawl_delay(self, host: str, seconds: float | None) -> None:
+        """Apply robots.txt's Crawl-delay (capped at ``max_delay_per_host_seconds``)."""
+        if not seconds and host not in self._states:
+            return
+        state = self._touch(host)
+        state.crawl_delay_seconds = min(seconds or 0.0, self._config.max_delay_per_host_seconds)
+
+    def _next_start(self, state: _HostState) -> float:
+        delay = max(
+            self._config.min_delay_per_host_seconds,
+            state.crawl_delay_seconds,
+            state.adaptive_delay_seconds,
+        )
+        return max(state.last_start + delay, state.not_before)
+
+    def _back_off(self, state: _HostState) -> None:
+        if not self._config.adaptive_delay_enabled:
+            return
+        config = self._config
+        grown = state.adaptive_delay_seconds * config.adaptive_delay_growth_factor
+        state.adaptive_delay_seconds = min(
+            max(grown, config.adaptive_delay_step_seconds), config.max_delay_per_host_seconds
+        )
+
+    def _recover(self, state: _HostState) -> None:
+        decayed = state.adaptive_delay_seconds * self._config.adaptive_delay_decay_factor
+        # Below one step the delay snaps to zero, so recovery ends instead of
+        # creeping towards zero for ever.
+        state.adaptive_delay_seconds = decayed if decayed >= self._config.adaptive_delay_step_seconds else 0.0
+
+    def _touch(self, host: str) -> _HostState:
+        """The host's state, created if needed, marked as just used."""
+        state = self._states.get(host)
+        now = self._clock()
+        if state is None:
+            state = _HostState(asyncio.Semaphore(self._config.max_connections_per_host), last_used=now)
+            self._states[host] = state
+        else:
+            self._states.move_to_end(host)
+        state.last_used = now
+        return state
+
+    def _collect(self) -> None:
+        """Forget idle hosts: those idle too long, and the oldest idle ones above the size bound.
+
+        The map is ordered by last use, so the scan stops at the first
+        recently used host. Busy or still-paced hosts are skipped, never
+        dropped; there are at most as many of them as requests in flight
+        plus hosts inside their delay.
+        """
+        now = self._clock()
+        idle_seconds = self._config.host_idle_seconds
+        excess = len(self._states) - self._config.host_state_max_hosts
+        doomed: list[str] = []
+        for host, state in self._states.items():
+            recently_used = now - state.last_used < idle_seconds
+            if recently_used and excess <= 0:
+                break
+            # A host still inside its pacing delay keeps its state, or the
+            # next request could start early.
+            if state.users == 0 and self._next_start(state) <= now:
+                doomed.append(host)
+                excess -= 1
+        for host in doomed:
+            del self._states[host]
+
+
+def parse_retry_after(value: str | None, *, max_seconds: float, now_epoch: float | None = None) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or HTTP-date), capped; None if absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now_epoch is None else now_epoch)
+    return min(max(seconds, 0.0), max_seconds)
