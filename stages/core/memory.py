@@ -33,34 +33,37 @@ class Budget:
     output_bytes: int
     consumer_prefetch_bytes: int
     producer_bytes: int
+    stage_bytes: int
     overhead_bytes: int
 
     @property
     def total_bytes(self) -> int:
         return (self.window_bytes + self.output_bytes + self.consumer_prefetch_bytes
-                + self.producer_bytes + self.overhead_bytes)
+                + self.producer_bytes + self.stage_bytes + self.overhead_bytes)
 
     def describe(self) -> str:
         return (f"{self.total_bytes // MIB} MB = window {self.window_bytes // MIB} MB"
                 f" + outputs {self.output_bytes // MIB} MB"
                 f" + consumer prefetch {self.consumer_prefetch_bytes // MIB} MB"
                 f" + producer buffers {self.producer_bytes // MIB} MB"
+                f" + stage {self.stage_bytes // MIB} MB"
                 f" + overhead {self.overhead_bytes // MIB} MB")
 
 
-def budget(runner: RunnerConfig, kafka_config: KafkaConfig, *, output_ratio: float) -> Budget:
+def budget(runner: RunnerConfig, kafka_config: KafkaConfig, *, output_ratio: float, stage_bytes: int = 0) -> Budget:
     """What the configuration allows a stage to hold at once.
 
     ``output_ratio`` is how many bytes of output a stage holds per byte of
-    in-flight input until Kafka acknowledges it (a raw page fetched from a
-    URL message is far larger than the message: the fetcher passes its body
-    cap through it instead).
+    in-flight input until Kafka acknowledges it; ``stage_bytes`` is what the
+    stage's own settings add (the fetcher's bodies being streamed, the
+    parser's link filter).
     """
     return Budget(
         window_bytes=runner.max_in_flight_bytes,
         output_bytes=int(runner.max_in_flight_bytes * output_ratio),
         consumer_prefetch_bytes=kafka_config.fetch_max_bytes,
         producer_bytes=kafka_config.max_request_bytes,
+        stage_bytes=stage_bytes,
         overhead_bytes=runner.memory_overhead_mb * MIB,
     )
 

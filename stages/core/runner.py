@@ -88,8 +88,9 @@ class StageRunner:
 
     async def run(self) -> None:
         """Run until stopped by a signal or ``request_stop``; raise what made the stage fail."""
-        planned = budget(self.config, self.kafka_config, output_ratio=self.stage.output_ratio)
-        check_budget(self.stage.name, planned, self.limit_bytes - self.stage.extra_memory_bytes())
+        planned = budget(self.config, self.kafka_config, output_ratio=self.stage.output_ratio,
+                         stage_bytes=self.stage.extra_memory_bytes(self.config))
+        check_budget(self.stage.name, planned, self.limit_bytes)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+from stages.core.config import RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.lag import Downstream
 from stages.core.output import Output
@@ -38,7 +39,7 @@ class Stage(ABC):
         """The topic and group whose lag pauses this stage; None for the last stage."""
         return None
 
-    def extra_memory_bytes(self) -> int:
+    def extra_memory_bytes(self, runner: RunnerConfig) -> int:
         """Memory the stage's own configuration implies beyond the window (caches, batches)."""
         return 0
 

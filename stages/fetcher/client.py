@@ -32,7 +32,7 @@ from yarl import URL
 
 from stages.core.errors import BadMessage
 from stages.fetcher.addresses import AddressPolicy, GuardedResolver
-from stages.fetcher.body import BodyLimits, read_body
+from stages.fetcher.body import BodyLimits, LargeBodyGate, read_body
 from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import (
     BAD_URL,
@@ -103,7 +103,11 @@ class HttpFetcher:
         self._policy = AddressPolicy(config.allowed_networks)
         self._throttle = HostThrottle(config)
         self._robots = RobotsCache(self._download_robots, config) if config.obey_robots else None
-        self._page_limits = BodyLimits(config.max_body_bytes, config.max_decompressed_bytes)
+        self._page_limits = BodyLimits(
+            config.max_body_bytes,
+            config.max_decompressed_bytes,
+            gate=LargeBodyGate(config.large_body_threshold_bytes, asyncio.Semaphore(config.max_large_bodies)),
+        )
         self._robots_limits = BodyLimits(config.robots_max_bytes, config.robots_max_bytes, truncate=True)
         self._session: aiohttp.ClientSession | None = None
         self._resolver: GuardedResolver | None = None

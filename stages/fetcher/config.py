@@ -63,6 +63,10 @@ class FetchConfig:
     max_decompressed_bytes: int = setting(
         16 * MIB, "bytes after gzip/deflate/br decoding; more is a decode_bomb (this is what the page record holds)"
     )
+    large_body_threshold_bytes: int = setting(
+        256 * 1024, "a body growing past this needs one of --max-large-bodies slots to read on"
+    )
+    max_large_bodies: int = setting(4, "bodies allowed past --large-body-threshold-bytes at once (the memory bound)")
     max_redirects: int = setting(5, "redirect hops followed before giving up; 0 follows none")
     max_url_length: int = setting(2048, "longer URLs are refused as bad_url")
     store_non_html: bool = setting(False, "pass non-HTML bodies (images, PDFs, JSON) on instead of refusing them")

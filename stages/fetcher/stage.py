@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from stages.core.config import KafkaConfig
+from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError, CrawlpipeError
 from stages.core.lag import Downstream
@@ -56,9 +56,13 @@ class FetcherStage(Stage):
     def downstream(self) -> Downstream:
         return Downstream(self._kafka.topic_pages, self._kafka.group("parser"))
 
-    def extra_memory_bytes(self) -> int:
-        # Bodies being streamed in, before they are counted in the window.
-        return self._fetch_config.max_connections_per_host * self._fetch_config.max_decompressed_bytes
+    def extra_memory_bytes(self, runner: RunnerConfig) -> int:
+        # Bodies being streamed in, before they are charged to the window: every
+        # fetch up to the large-body threshold, the few large ones up to the cap
+        # (twice: the chunks, then the joined body).
+        c = self._fetch_config
+        streams = min(runner.max_in_flight, c.max_connections)
+        return streams * c.large_body_threshold_bytes + c.max_large_bodies * 2 * c.max_decompressed_bytes
 
     async def start(self, context: StageContext) -> None:
         await self._check_page_fits()

@@ -16,7 +16,7 @@ from typing import Any
 
 from yarl import URL
 
-from stages.core.config import KafkaConfig
+from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError
 from stages.core.lag import Downstream
@@ -54,7 +54,7 @@ class ParserStage(Stage):
     def downstream(self) -> Downstream:
         return Downstream(self._kafka.topic_products, self._kafka.group("sink"))
 
-    def extra_memory_bytes(self) -> int:
+    def extra_memory_bytes(self, runner: RunnerConfig) -> int:
         return self._seen.size_bytes
 
     def _load_rules(self) -> RuleSet | None:

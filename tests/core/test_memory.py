@@ -14,6 +14,7 @@ def test_budget_adds_window_outputs_prefetch_producer_and_overhead():
     kafka = KafkaConfig(fetch_max_bytes=4 * MIB, max_partition_fetch_bytes=1 * MIB, max_request_bytes=2 * MIB)
     planned = budget(runner, kafka, output_ratio=0.5)
     assert planned.total_bytes == (10 + 5 + 4 + 2 + 50) * MIB
+    assert budget(runner, kafka, output_ratio=0.5, stage_bytes=3 * MIB).total_bytes == (10 + 5 + 4 + 2 + 3 + 50) * MIB
 
 
 def test_a_budget_over_the_limit_refuses_to_start_and_says_what_to_tune():

@@ -1,0 +1,85 @@
+"""The product as extracted from one page, and how several descriptions of one product merge.
+
+One page often describes a product more than once: the site's rules find the
+card, JSON-LD repeats it, microdata a third time. Sources are ranked (rules,
+then JSON-LD, microdata, OpenGraph) and merged: a product that matches an
+earlier one by canonical URL or SKU only fills the fields the earlier one
+lacks; one that matches nothing is a product of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from .ids import canonical_url
+from .prices import Price
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedProduct:
+    """One product found on a page; URLs are absolute, availability is "InStock", "OutOfStock" or None."""
+
+    title: str | None
+    price: Price
+    url: str | None
+    image: str | None
+    sku: str | None
+    availability: str | None
+    method: str
+
+    def fill_from(self, other: ExtractedProduct) -> ExtractedProduct:
+        """This product with its missing fields taken from `other`; present fields never change."""
+        price = self.price
+        if not price.ok and other.price.ok:
+            price = other.price
+        elif price.ok and price.currency is None and other.price.currency and other.price.amount == price.amount:
+            # The same amount, and the other source knows the currency (rules without a currency setting).
+            price = replace(price, currency=other.price.currency)
+        return replace(
+            self,
+            title=self.title or other.title,
+            price=price,
+            url=self.url or other.url,
+            image=self.image or other.image,
+            sku=self.sku or other.sku,
+            availability=self.availability or other.availability,
+        )
+
+
+def merge_products(ranked: Iterable[list[ExtractedProduct]]) -> list[ExtractedProduct]:
+    """Merge products from sources in rank order; see the module docstring.
+
+    Products of the same source are not matched against each other (a listing
+    may show one product twice; the sink's upsert by id collapses those), so a
+    page with a single source needs no matching, and no URL canonicalisation.
+    """
+    sources = [source for source in ranked if source]
+    if len(sources) == 1:
+        return list(sources[0])
+    merged: list[ExtractedProduct] = []
+    index: dict[str, int] = {}
+    for source in sources:
+        touched: list[int] = []
+        for product in source:
+            position = next((index[key] for key in _keys(product) if key in index), None)
+            if position is None:
+                touched.append(len(merged))
+                merged.append(product)
+            else:
+                merged[position] = merged[position].fill_from(product)
+                touched.append(position)
+        for position in touched:
+            for key in _keys(merged[position]):
+                index.setdefault(key, position)
+    return merged
+
+
+def _keys(product: ExtractedProduct) -> list[str]:
+    """The identities a product can be matched by; prefixed so a SKU never equals a URL."""
+    keys = []
+    if product.url:
+        keys.append("u " + canonical_url(product.url))
+    if product.sku:
+        keys.append("s " + product.sku)
+    return keys

@@ -1,0 +1,40 @@
+"""What the three structured-data readers share: schema.org type names and clean text values."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from typing import Any
+
+# ProductGroup is left out on purpose: its variants (hasVariant) are the Products with offers.
+PRODUCT_TYPES = frozenset({"Product", "IndividualProduct", "ProductModel", "SomeProducts"})
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def type_names(value: Any) -> set[str]:
+    """Type names without their vocabulary ("http://schema.org/Product" and "schema:Product" are "Product")."""
+    names = value if isinstance(value, list) else [value]
+    return {name.rsplit("/", 1)[-1].rsplit(":", 1)[-1] for name in names if isinstance(name, str)}
+
+
+def clean_text(value: Any) -> str | None:
+    """A clean string from a JSON or attribute value; None for nothing, booleans and empty strings.
+
+    Numbers become text, lists give their first item, {"@value": ...} its value,
+    whitespace runs collapse, and HTML entities are decoded: many sites escape
+    JSON-LD strings ("Caf&eacute;") as if they were markup.
+    """
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("@value")
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return str(value)
+    if not isinstance(value, str):
+        return None
+    if "&" in value:
+        value = unescape(value)
+    return _WHITESPACE.sub(" ", value).strip() or None
