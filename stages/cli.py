@@ -49,8 +49,8 @@ def _stage_command(args: argparse.Namespace) -> int:
     from stages.core.runner import StageRunner
 
     kafka_config = settings.load(KafkaConfig, args)
-    runner_config = settings.load(RunnerConfig, args)
     stage = _build_stage(args.command, kafka_config, args)
+    runner_config = settings.load(RunnerConfig, args, defaults=stage.runner_defaults)
 
     async def serve() -> None:
         # aiokafka's clients must be created inside the running loop.

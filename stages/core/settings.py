@@ -82,8 +82,12 @@ def add_options(parser: argparse.ArgumentParser, *classes: type) -> None:
 
 
 def load(cls: type[T], cli: Mapping[str, Any] | argparse.Namespace | None = None,
-         env: Mapping[str, str] | None = None, **overrides: Any) -> T:
-    """Build ``cls`` from keyword overrides, then CLI values, then the environment, then defaults."""
+         env: Mapping[str, str] | None = None, defaults: Mapping[str, Any] | None = None,
+         **overrides: Any) -> T:
+    """Build ``cls`` from keyword overrides, then CLI values, then the environment, then defaults.
+
+    ``defaults`` replace the class's own defaults (a stage's own window size, say).
+    """
     cli_values = vars(cli) if isinstance(cli, argparse.Namespace) else dict(cli or {})
     environ = os.environ if env is None else env
     values: dict[str, Any] = {}
@@ -94,6 +98,8 @@ def load(cls: type[T], cli: Mapping[str, Any] | argparse.Namespace | None = None
             values[field.name] = _convert(cls, field, str(cli_values[field.name]))
         elif env_name(field.name) in environ:
             values[field.name] = _convert(cls, field, environ[env_name(field.name)])
+        elif defaults and field.name in defaults:
+            values[field.name] = defaults[field.name]
     return cls(**values)
 
 

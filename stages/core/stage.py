@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from stages.core.config import RunnerConfig
 from stages.core.envelope import Envelope
@@ -29,6 +30,8 @@ class Stage(ABC):
     name: ClassVar[str]
     #: Bytes of output held per byte of in-flight input, for the memory budget.
     output_ratio: ClassVar[float] = 1.0
+    #: This stage's own defaults for RunnerConfig settings (CLI and environment still win).
+    runner_defaults: ClassVar[Mapping[str, Any]] = {}
 
     @property
     @abstractmethod

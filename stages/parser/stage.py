@@ -16,7 +16,7 @@ from typing import Any
 
 from yarl import URL
 
-from stages.core.config import KafkaConfig, RunnerConfig
+from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError
 from stages.core.lag import Downstream
@@ -38,6 +38,9 @@ class ParserStage(Stage):
     name = "parser"
     # Product records and links are a small fraction of the page they come from.
     output_ratio = 0.25
+    # Parsing is serial CPU work: a few pages in flight keep the producer busy
+    # while the next page is parsed; more would only hold more HTML.
+    runner_defaults = {"max_in_flight": 32, "max_in_flight_bytes": 8 * MIB}
 
     def __init__(self, kafka_config: KafkaConfig, config: ParserConfig) -> None:
         self._kafka = kafka_config

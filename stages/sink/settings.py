@@ -13,7 +13,7 @@ class SinkConfig:
 
     storage: str = setting("sqlite:///crawlpipe.db",
                            "where products go: sqlite:///PATH, postgresql://USER@HOST:PORT/DB or jsonl:///DIR")
-    batch_size: int = setting(500, "products per storage transaction (capped by the window)")
+    batch_size: int = setting(1000, "products per storage transaction (capped by the window)")
     batch_max_delay_seconds: float = setting(0.5, "longest a product waits for its batch to fill")
     storage_retry_seconds: float = setting(2.0, "wait before retrying a batch after a transient storage error")
 

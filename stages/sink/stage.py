@@ -7,7 +7,7 @@ upserts by product id, so redelivered records collapse into one row.
 
 from __future__ import annotations
 
-from stages.core.config import KafkaConfig
+from stages.core.config import MIB, KafkaConfig
 from stages.core.envelope import Envelope
 from stages.core.messages import decode_json
 from stages.core.stage import Stage, StageContext
@@ -21,6 +21,8 @@ class SinkStage(Stage):
     name = "sink"
     # Parsed records are held once more as Python objects in the batch.
     output_ratio = 2.0
+    # Product records are small, and a storage transaction wants hundreds of them.
+    runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 8 * MIB}
 
     def __init__(self, kafka_config: KafkaConfig, config: SinkConfig) -> None:
         self._kafka = kafka_config

@@ -37,3 +37,9 @@ def test_every_setting_is_documented():
     for option, env, _default, help_text in settings.describe(KafkaConfig, RunnerConfig):
         assert option.startswith("--") and env.startswith("CRAWLPIPE_")
         assert help_text, option
+
+
+def test_a_stage_default_replaces_the_class_default_but_not_the_environment():
+    defaults = {"max_in_flight": 32}
+    assert settings.load(RunnerConfig, env={}, defaults=defaults).max_in_flight == 32
+    assert settings.load(RunnerConfig, env={"CRAWLPIPE_MAX_IN_FLIGHT": "9"}, defaults=defaults).max_in_flight == 9
