@@ -120,8 +120,15 @@ def _setting_names() -> set[str]:
 
 def _config_command(args: argparse.Namespace) -> int:
     classes = (KafkaConfig, RunnerConfig, TopicsConfig, *[c for g in STAGE_SETTINGS.values() for c in g])
-    for option, env, default, help_text in settings.describe(*classes):
-        print(f"{option:36} {env:44} {default:>24}  {help_text}")
+    for cls in classes:
+        if args.markdown:
+            print(f"\n**{cls.__name__}**: {(cls.__doc__ or '').strip().splitlines()[0]}\n")
+            print("| option | environment | default | meaning |\n|---|---|---|---|")
+        for option, env, default, help_text in settings.describe(cls):
+            if args.markdown:
+                print(f"| `{option}` | `{env}` | `{default}` | {help_text} |")
+            else:
+                print(f"{option:36} {env:44} {default:>24}  {help_text}")
     return 0
 
 
@@ -169,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=_run_command)
 
     sub = commands.add_parser("config", help="list every setting, its environment variable and default")
+    sub.add_argument("--markdown", action="store_true", help="as Markdown tables (the README's reference)")
     sub.set_defaults(func=_config_command)
 
     sub = commands.add_parser("shop", help="serve the demo shop on 127.0.0.1 (see --help of the shop)")

@@ -14,7 +14,7 @@ class ParserConfig:
 
     rules: Path | None = setting(None, "site rules file (TOML); none = generic extraction only")
     follow_links: bool = setting(True, "publish next-page and product links to the URL topic")
-    max_depth: int = setting(3, "links are followed while depth < this")
+    max_depth: int = setting(3, "deepest link depth published (a published seed has depth 0)")
     seen_capacity: int = setting(1_000_000, "URLs the followed-link filter is sized for")
     seen_error_rate: float = setting(0.001, "false-positive rate of that filter at capacity")
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from stages.core.errors import CrawlpipeError
+from stages.core.errors import BadMessage, CrawlpipeError
 from stages.sink.storage import Storage
 
 log = logging.getLogger("crawlpipe.sink")
@@ -27,51 +27,65 @@ class Batcher:
         self._batch_size = batch_size
         self._max_delay = max_delay_seconds
         self._retry = retry_seconds
-        self._records: list[dict[str, Any]] = []
-        self._done: asyncio.Future[None] | None = None
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
         self._writes: set[asyncio.Task[None]] = set()
 
     async def add(self, record: dict[str, Any]) -> None:
         """Add a record and return once the batch holding it is committed to storage."""
-        if self._done is None:
-            self._done = asyncio.get_running_loop().create_future()
-            self._timer = asyncio.get_running_loop().call_later(self._max_delay, self._flush_soon)
-        done = self._done
-        self._records.append(record)
-        if len(self._records) >= self._batch_size():
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            self._timer = loop.call_later(self._max_delay, self._flush_soon)
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((record, done))
+        if len(self._pending) >= self._batch_size():
             self._flush_soon()
         await done
 
     def _flush_soon(self) -> None:
-        if self._done is None:
+        if not self._pending:
             return
-        records, done = self._records, self._done
-        self._records, self._done = [], None
+        batch, self._pending = self._pending, []
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        task = asyncio.create_task(self._write(records, done))
+        task = asyncio.create_task(self._write(batch))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write(self, records: list[dict[str, Any]], done: asyncio.Future[None]) -> None:
+    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         # One writer at a time keeps batches in arrival order in storage.
         async with self._lock:
-            while True:
-                try:
-                    await self._storage.write_batch(records)
-                except CrawlpipeError as error:
-                    if not error.retriable:
+            try:
+                await self._write_retrying([record for record, _ in batch])
+            except BadMessage:
+                # Find the bad records: the good ones are stored, the bad go to the DLQ alone.
+                for record, done in batch:
+                    try:
+                        await self._write_retrying([record])
+                    except BadMessage as error:
                         done.set_exception(error)
-                        return
-                    log.warning("storage write of %d records failed, retrying in %.1f s: %s",
-                                len(records), self._retry, error)
-                    await asyncio.sleep(self._retry)
-                    continue
-                except Exception as error:  # a bug: surface it through every waiting handle
-                    done.set_exception(error)
-                    return
-                done.set_result(None)
+                    else:
+                        done.set_result(None)
                 return
+            except Exception as error:  # storage broken for good: every waiting handle fails the stage
+                failure = RuntimeError(f"storage write failed: {error}")
+                failure.__cause__ = error
+                for _, done in batch:
+                    done.set_exception(failure)
+                return
+            for _, done in batch:
+                done.set_result(None)
+
+    async def _write_retrying(self, records: list[dict[str, Any]]) -> None:
+        while True:
+            try:
+                await self._storage.write_batch(records)
+                return
+            except CrawlpipeError as error:
+                if not error.retriable:
+                    raise
+                log.warning("storage write of %d records failed, retrying in %.1f s: %s",
+                            len(records), self._retry, error)
+                await asyncio.sleep(self._retry)

@@ -12,7 +12,8 @@ class SinkConfig:
     """Storage and batching."""
 
     storage: str = setting("sqlite:///crawlpipe.db",
-                           "where products go: sqlite:///PATH, postgresql://USER@HOST:PORT/DB or jsonl:///DIR")
+                           "where products go: sqlite:///REL.db or sqlite:////ABS.db, postgresql://USER@HOST:PORT/DB, "
+                           "jsonl:///REL_DIR or jsonl:////ABS_DIR")
     batch_size: int = setting(1000, "products per storage transaction (capped by the window)")
     batch_max_delay_seconds: float = setting(0.5, "longest a product waits for its batch to fill")
     storage_retry_seconds: float = setting(2.0, "wait before retrying a batch after a transient storage error")

@@ -14,7 +14,6 @@ from stages.core.stage import Stage, StageContext
 from stages.sink.batcher import Batcher
 from stages.sink.settings import SinkConfig
 from stages.sink.storage import Storage, open_storage
-from stages.sink.storage.product import product_from_record
 
 
 class SinkStage(Stage):
@@ -52,7 +51,4 @@ class SinkStage(Stage):
 
     async def handle(self, envelope: Envelope) -> None:
         assert self._batcher is not None
-        record = decode_json(envelope, "product")
-        # One malformed record would fail its whole batch: refuse it here, alone, to the DLQ.
-        product_from_record(record)
-        await self._batcher.add(record)
+        await self._batcher.add(decode_json(envelope, "product"))

@@ -1,0 +1,71 @@
+"""Batches: full or late they flush; a bad record fails alone; transient errors are retried."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from stages.core.errors import BadMessage, TransientError
+from stages.sink.batcher import Batcher
+from stages.sink.storage import StorageError
+
+
+class FakeStorage:
+    """Records what was written; refuses records marked bad, fails the first ``flaky`` writes."""
+
+    def __init__(self, flaky: int = 0, broken: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.flaky = flaky
+        self.broken = broken
+
+    async def write_batch(self, records):
+        if self.broken:
+            raise StorageError("disk I/O error")
+        if self.flaky:
+            self.flaky -= 1
+            raise TransientError("database restarting")
+        if any(r.get("bad") for r in records):
+            raise BadMessage(f"bad record among {len(records)}")
+        self.batches.append([r["id"] for r in records])
+
+
+def batcher(storage, size=3, delay=60.0) -> Batcher:
+    return Batcher(storage, batch_size=lambda: size, max_delay_seconds=delay, retry_seconds=0.01)
+
+
+async def test_a_full_batch_is_written_in_one_transaction():
+    storage = FakeStorage()
+    b = batcher(storage)
+    await asyncio.gather(*(b.add({"id": str(i)}) for i in range(3)))
+    assert storage.batches == [["0", "1", "2"]]
+
+
+async def test_a_batch_that_does_not_fill_is_written_after_the_delay():
+    storage = FakeStorage()
+    b = batcher(storage, size=100, delay=0.01)
+    await asyncio.wait_for(b.add({"id": "late"}), 5)
+    assert storage.batches == [["late"]]
+
+
+async def test_a_bad_record_fails_alone_and_the_others_are_stored():
+    storage = FakeStorage()
+    b = batcher(storage)
+    results = await asyncio.gather(b.add({"id": "a"}), b.add({"id": "b", "bad": True}), b.add({"id": "c"}),
+                                   return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], BadMessage)
+    assert storage.batches == [["a"], ["c"]]
+
+
+async def test_transient_failures_are_retried_until_the_write_succeeds():
+    storage = FakeStorage(flaky=2)
+    b = batcher(storage, size=1)
+    await asyncio.wait_for(b.add({"id": "x"}), 5)
+    assert storage.batches == [["x"]]
+
+
+async def test_a_storage_that_fails_for_good_fails_the_stage_not_the_dlq():
+    b = batcher(FakeStorage(broken=True), size=1)
+    with pytest.raises(RuntimeError, match="storage write failed"):
+        await b.add({"id": "x"})
