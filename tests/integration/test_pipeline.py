@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -13,7 +14,7 @@ from stages.core.config import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
 from stages.tools.publish import publish
-from tests.conftest import StageProcesses, eventually
+from tests.conftest import ROOT, StageProcesses, eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -60,6 +61,14 @@ async def test_a_seed_url_becomes_exactly_the_expected_products(kafka_config, st
         assert all(shop.stats.served_by_path[f"/list/{n}.html"] == 1 for n in range(1, 5))
     for stage in ("fetcher", "parser", "sink"):
         assert stages.stop(stage) == 0, stages.log(stage)
+    # The Kafka CLI tools from the project's jars see the topics and the three stages' groups.
+    tool = [str(ROOT / "ops/kafka/tool")]
+    topics = subprocess.run(tool + ["topics", "--bootstrap-server", kafka_config.bootstrap, "--list"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert {kafka_config.topic_urls, kafka_config.topic_pages, kafka_config.topic_products} <= set(topics)
+    groups = subprocess.run(tool + ["consumer-groups", "--bootstrap-server", kafka_config.bootstrap, "--list"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert {kafka_config.group(s) for s in ("fetcher", "parser", "sink")} <= set(groups)
 
 
 async def test_bad_input_reaches_the_dlq_with_a_reason_and_the_stage_keeps_going(
