@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -136,6 +137,17 @@ def stages(kafka_config: KafkaConfig, tmp_path: Path) -> Iterator[StageProcesses
         yield processes
     finally:
         processes.stop_all()
+
+
+def sqlite_rows(db: Path, sql: str) -> list[tuple]:
+    """Rows of the sink's SQLite file; none until the sink has created it and its tables."""
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:
+            return []
 
 
 async def eventually(check, *, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,13 @@ from stages.core import kafka
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
 from stages.tools.publish import publish
-from tests.conftest import StageProcesses, eventually
+from tests.conftest import StageProcesses, eventually, sqlite_rows
 
 pytestmark = pytest.mark.kafka
 
 
 def product_rows(db: Path) -> list[tuple]:
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as conn:
-        try:
-            return conn.execute("SELECT id, url, price FROM products").fetchall()
-        except sqlite3.OperationalError:
-            return []
+    return sqlite_rows(db, "SELECT id, url, price FROM products")
 
 
 async def test_kill_9_of_every_stage_mid_run_loses_nothing_and_duplicates_nothing(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -14,19 +13,13 @@ from stages.core.config import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
 from stages.tools.publish import publish
-from tests.conftest import ROOT, StageProcesses, eventually
+from tests.conftest import ROOT, StageProcesses, eventually, sqlite_rows
 
 pytestmark = pytest.mark.kafka
 
 
 def rows(db: Path) -> list[tuple]:
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as conn:
-        try:
-            return conn.execute("SELECT url, title, price, currency FROM products").fetchall()
-        except sqlite3.OperationalError:
-            return []
+    return sqlite_rows(db, "SELECT url, title, price, currency FROM products")
 
 
 async def read_topic(config: KafkaConfig, topic: str, expected: int, timeout: float = 30.0) -> list:
