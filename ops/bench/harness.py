@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -94,18 +95,18 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def slope_per_100k(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope of (pages, MB) points, in MB per 100,000 pages."""
-    if len(points) < 2:
+def growth_per_100k(points: list[tuple[float, float]], total: float) -> float:
+    """RSS growth after warm-up in MB per 100,000 pages: median RSS over the last fifth of the run
+    minus the median over the second fifth (the first fifth is warm-up), per page between them.
+
+    Medians, because RSS jitters by a few MB as batches come and go; a leak moves
+    the whole distribution and shows in full.
+    """
+    second = [y for x, y in points if 0.2 * total <= x < 0.4 * total]
+    last = [y for x, y in points if x >= 0.8 * total]
+    if not second or not last:
         return 0.0
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    var = sum((x - mean_x) ** 2 for x, _ in points)
-    if var == 0:
-        return 0.0
-    cov = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    return cov / var * 100_000
+    return (statistics.median(last) - statistics.median(second)) / (0.6 * total) * 100_000
 
 
 def wait_until(check, timeout: float, interval: float = 1.0, what: str = "condition"):

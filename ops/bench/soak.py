@@ -2,8 +2,8 @@
 
 Samples each stage's RSS every second into a CSV, plots RSS against pages
 processed (PNG), and prints each stage's peak RSS and its growth after
-warm-up (least-squares slope over the last 80% of the run, MB per 100,000
-pages). ``--hostile`` mixes in multi-MB pages: the peak must stay under the
+warm-up (median RSS over the last fifth of the run against the second
+fifth, in MB per 100,000 pages; see ``harness.growth_per_100k``). ``--hostile`` mixes in multi-MB pages: the peak must stay under the
 bound the configuration implies (README, "Memory model"). Last lines:
 
     soak <stage>: peak_rss_mb=<x> growth_mb_per_100k=<y>
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import ROOT, Stages, crawlpipe, kafka_broker, rss_mb, shop, slope_per_100k, stop
+from harness import ROOT, Stages, crawlpipe, growth_per_100k, kafka_broker, rss_mb, shop, stop
 
 from aiokafka import TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
@@ -29,7 +29,6 @@ from stages.core.config import KafkaConfig
 from stages.demoshop.catalog import Catalog
 
 STAGES = ("fetcher", "parser", "sink")
-WARM_UP_FRACTION = 0.2
 
 
 async def committed(admin, config: KafkaConfig, stage: str, topic: str, partitions: int) -> int:
@@ -102,11 +101,7 @@ def plot(series: dict[str, list[tuple[float, float]]], path: Path, title: str) -
 
 
 def summarise(series: dict[str, list[tuple[float, float]]], pages: int) -> dict[str, tuple[float, float]]:
-    result = {}
-    for stage, points in series.items():
-        warm = [(x, y) for x, y in points if x >= pages * WARM_UP_FRACTION]
-        result[stage] = (max(y for _, y in points), slope_per_100k(warm))
-    return result
+    return {stage: (max(y for _, y in points), growth_per_100k(points, pages)) for stage, points in series.items()}
 
 
 def main() -> int:
