@@ -16,6 +16,7 @@ from typing import Any
 from stages.core import logs, settings
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable
+from stages.core.metrics import MetricsConfig
 from stages.core.topics import TopicsConfig
 from stages.fetcher.config import FetchConfig
 from stages.fetcher.settings import RetryConfig
@@ -51,10 +52,11 @@ def _stage_command(args: argparse.Namespace) -> int:
     kafka_config = settings.load(KafkaConfig, args)
     stage = _build_stage(args.command, kafka_config, args)
     runner_config = settings.load(RunnerConfig, args, defaults=stage.runner_defaults)
+    metrics_config = settings.load(MetricsConfig, args)
 
     async def serve() -> None:
         # aiokafka's clients must be created inside the running loop.
-        await StageRunner(stage, kafka_config, runner_config).run()
+        await StageRunner(stage, kafka_config, runner_config, metrics=metrics_config).run()
 
     _run(serve())
     return 0
@@ -104,13 +106,44 @@ def _tail_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_command(args: argparse.Namespace) -> int:
+    from stages.tools import replay
+    from stages.tools.diff import render
+
+    kafka_config = settings.load(KafkaConfig, args)
+    parser_config = settings.load(ParserConfig, args)
+    since = None if args.from_beginning else replay.parse_since(args.since)
+    if args.dry_run:
+        storage = settings.load(SinkConfig, args).storage
+        result = _run(replay.dry_run(kafka_config, parser_config, since=since, sample=args.sample,
+                                     storage=storage))
+        for line in render(result.diff, result.old, result.new):
+            print(line)
+        diff = result.diff
+        print(f"dry run: re-parsed {result.pages} pages ({result.failed} failed), {len(result.new)} products: "
+              f"changed={len(diff.changed)} gained={len(diff.gained)} lost={len(diff.lost)} "
+              f"unchanged={diff.unchanged}; nothing was produced")
+        return 0
+    from stages.parser.stage import ParserStage
+
+    runner_config = settings.load(RunnerConfig, args, defaults=ParserStage.runner_defaults)
+    group = replay.replay_group(kafka_config, args.group)
+    outcome = _run(replay.replay(kafka_config, runner_config, parser_config, group=group, since=since))
+    print(f"replay: re-parsed {outcome.pages} pages of {kafka_config.topic_pages} as group {group}, "
+          f"produced {outcome.products} product records to {kafka_config.topic_products}, "
+          f"{outcome.dead_lettered} pages to {kafka_config.topic_dlq}")
+    return 0
+
+
 def _run_command(args: argparse.Namespace) -> int:
     from stages.tools.supervise import supervise
 
     replicas = {"fetcher": args.fetchers, "parser": args.parsers, "sink": args.sinks}
     env = {settings.env_name(name): str(value) for name, value in vars(args).items()
            if value is not None and name in _setting_names()}
-    return _run(supervise(replicas, env))
+    metrics = settings.load(MetricsConfig, args)
+    env[settings.env_name("metrics_host")] = metrics.metrics_host
+    return _run(supervise(replicas, env, metrics_port=metrics.metrics_port))
 
 
 def _setting_names() -> set[str]:
@@ -118,8 +151,80 @@ def _setting_names() -> set[str]:
     return {option.lstrip("-").replace("-", "_") for option, *_ in settings.describe(*classes)}
 
 
+def _status_command(args: argparse.Namespace) -> int:
+    from stages.tools.status import status
+
+    try:
+        _run(status(settings.load(KafkaConfig, args), metrics=args.metrics, metrics_ports=args.metrics_ports,
+                    watch=args.watch, interval_seconds=args.interval_seconds))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _dlq_command(args: argparse.Namespace) -> int:
+    from stages.tools.dlq import summarise
+
+    kafka_config = settings.load(KafkaConfig, args)
+    summaries = _run(summarise(kafka_config))
+    if not summaries:
+        print(f"{kafka_config.topic_dlq} is empty")
+    for s in summaries:
+        print(f"{s.count:>8}  {s.stage:8} {s.error_class:28} {s.first_failed_at} .. {s.last_failed_at}")
+        print(f"{'':10}e.g. {s.example_text()}")
+    return 0
+
+
+def _redrive_command(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from stages.tools.dlq import redrive
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ConfigError(f"--since {args.since!r}: expected an ISO 8601 time, "
+                              f"e.g. 2026-11-27T08:00:00Z") from exc
+        if since.tzinfo is None:
+            since = since.astimezone()
+    result = _run(redrive(settings.load(KafkaConfig, args), args.error_class, since))
+    targets = ", ".join(f"{topic}: {count}" for topic, count in sorted(result.sent.items())) or "nothing"
+    print(f"redrove {result.total} records of {args.error_class} ({targets}); skipped {result.skipped} "
+          f"without a stage to return to; {result.missing} no longer in Kafka")
+    return 0
+
+
+def _add_operations(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("status", help="topics, group lag and each stage's throughput, RSS and pauses")
+    sub.add_argument("--watch", action="store_true", help="refresh live until Ctrl-C")
+    sub.add_argument("--interval-seconds", type=float, default=2.0,
+                     help="between refreshes, and between the two scrapes that give throughput")
+    sub.add_argument("--metrics", nargs="*", default=[], metavar="URL",
+                     help="stage metrics endpoints, e.g. http://127.0.0.1:9400/metrics")
+    sub.add_argument("--metrics-ports", default=None, metavar="PORTS",
+                     help="find stages on 127.0.0.1 at these ports, e.g. 9400-9409 (as `run --metrics-port` sets)")
+    settings.add_options(sub, KafkaConfig)
+    _common(sub)
+    sub.set_defaults(func=_status_command)
+
+    sub = commands.add_parser("dlq", help="summarise the DLQ by stage and error class, with an example each")
+    settings.add_options(sub, KafkaConfig)
+    _common(sub)
+    sub.set_defaults(func=_dlq_command)
+
+    sub = commands.add_parser("redrive", help="send DLQ records of one error class back to the stage they failed in")
+    sub.add_argument("--error-class", required=True, help="e.g. http_status, robots_disallowed, too_large")
+    sub.add_argument("--since", default=None, metavar="TIME", help="only records that failed at or after this ISO time")
+    settings.add_options(sub, KafkaConfig)
+    _common(sub)
+    sub.set_defaults(func=_redrive_command)
+
+
 def _config_command(args: argparse.Namespace) -> int:
-    classes = (KafkaConfig, RunnerConfig, TopicsConfig, *[c for g in STAGE_SETTINGS.values() for c in g])
+    classes = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig,
+               *[c for g in STAGE_SETTINGS.values() for c in g])
     for cls in classes:
         if args.markdown:
             print(f"\n**{cls.__name__}**: {(cls.__doc__ or '').strip().splitlines()[0]}\n")
@@ -143,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for stage, classes in STAGE_SETTINGS.items():
         sub = commands.add_parser(stage, help=f"run the {stage} stage")
-        settings.add_options(sub, KafkaConfig, RunnerConfig, *classes)
+        settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, *classes)
         _common(sub)
         sub.set_defaults(func=_stage_command)
 
@@ -168,12 +273,31 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub)
     sub.set_defaults(func=_tail_command)
 
+    sub = commands.add_parser("replay", help="re-parse the pages topic from a point in time, without fetching")
+    start = sub.add_mutually_exclusive_group(required=True)
+    start.add_argument("--since", metavar="TIMESTAMP",
+                       help="ISO 8601 instant (UTC if it names no offset), e.g. 2026-11-27T08:00:00Z")
+    start.add_argument("--from-beginning", action="store_true", help="replay every page the topic still holds")
+    sub.add_argument("--group", default=None,
+                     help="consumer group of the replay [default <group-prefix>-parser-replay]")
+    sub.add_argument("--dry-run", action="store_true",
+                     help="re-parse a sample, produce nothing, print a diff against the stored products")
+    sub.add_argument("--sample", type=int, default=50, help="pages a dry run re-parses [default 50]")
+    sub.add_argument("--storage", default=None,
+                     help="the sink's storage a dry run compares with [env CRAWLPIPE_STORAGE; "
+                          "default 'sqlite:///crawlpipe.db']")
+    settings.add_options(sub, KafkaConfig, RunnerConfig, ParserConfig)
+    _common(sub)
+    sub.set_defaults(func=_replay_command)
+
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
     for stage in STAGE_SETTINGS:
         sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
-    settings.add_options(sub, KafkaConfig, RunnerConfig, *[c for g in STAGE_SETTINGS.values() for c in g])
+    settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig,
+                         *[c for g in STAGE_SETTINGS.values() for c in g])
     _common(sub)
     sub.set_defaults(func=_run_command)
+    _add_operations(commands)
 
     sub = commands.add_parser("config", help="list every setting, its environment variable and default")
     sub.add_argument("--markdown", action="store_true", help="as Markdown tables (the README's reference)")

@@ -25,6 +25,7 @@ from stages.core.envelope import Envelope
 from stages.core.errors import CrawlpipeError
 from stages.core.lag import LagWatcher
 from stages.core.memory import HotSpots, MemoryGuard, budget, cgroup_limit_bytes, check_budget, effective_limit_bytes
+from stages.core.metrics import MetricsConfig, MetricsServer
 from stages.core.offsets import OffsetTracker
 from stages.core.output import Output
 from stages.core.pausing import PauseState
@@ -49,12 +50,23 @@ class Counts:
 
 
 class StageRunner:
+    """Runs one stage until stopped; or, given ``until``, a bounded run (a replay).
+
+    ``until`` maps partitions to the offset to stop before: ``run`` returns once
+    every named partition's committed offset has reached it, and records at or
+    past it, or of partitions not named, are left in Kafka.
+    """
+
     def __init__(self, stage: Stage, kafka_config: KafkaConfig, config: RunnerConfig, *,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, group: str | None = None,
+                 until: dict[TopicPartition, int] | None = None,
+                 metrics: MetricsConfig | None = None) -> None:
         self.stage = stage
         self.kafka_config = kafka_config
         self.config = config
-        self.group = kafka_config.group(stage.name)
+        self.group = group or kafka_config.group(stage.name)
+        self.until = until
+        self._reached: set[TopicPartition] = set()
         self.client_id = client_id or f"crawlpipe-{stage.name}-{os.getpid()}"
         self.window = Window(max_messages=config.max_in_flight, max_bytes=config.max_in_flight_bytes)
         self.tracker = OffsetTracker()
@@ -75,6 +87,7 @@ class StageRunner:
         self.lag = LagWatcher(config, downstream, self.admin, self.consumer, self.pauses) if downstream else None
         if downstream and self.lag:
             self.output.on_produced(downstream.topic, self.lag.produced)
+        self.metrics = MetricsServer(self, metrics) if metrics and metrics.enabled else None
 
     def request_stop(self) -> None:
         if not self._stopping.is_set():
@@ -103,6 +116,8 @@ class StageRunner:
             self.consumer.subscribe([self.stage.input_topic], listener=_Rebalance(self))
             await kafka.start(self.consumer, self.kafka_config)
             log.info("%s consuming %s as group %s", self.stage.name, self.stage.input_topic, self.group)
+            if self.metrics:
+                await self.metrics.start()
             background.append(asyncio.create_task(self._commit_loop()))
             if self.memory.enabled:
                 background.append(asyncio.create_task(self.memory.run()))
@@ -146,6 +161,10 @@ class StageRunner:
     def _admit_batch(self, batch: dict[TopicPartition, list]) -> None:
         for tp, records in batch.items():
             for record in records:
+                if self.until is not None and record.offset >= self.until.get(tp, 0):
+                    # Past the end of a bounded run: nothing more to do on this partition.
+                    self.consumer.pause(tp)
+                    break
                 envelope = Envelope(
                     topic=record.topic, partition=record.partition, offset=record.offset,
                     key=record.key, value=record.value if record.value is not None else b"",
@@ -206,6 +225,10 @@ class StageRunner:
             return
         self.tracker.committed(offsets)
         self.counts.commits += 1
+        if self.until is not None:
+            self._reached.update(tp for tp, offset in offsets.items() if offset >= self.until.get(tp, 0))
+            if self._reached >= self.until.keys():
+                self.request_stop()
 
     async def drain(self, partitions: set[TopicPartition], timeout: float) -> None:
         tasks = [task for task, tp in self._tasks.items() if tp in partitions]
@@ -228,6 +251,8 @@ class StageRunner:
         await self.producer.stop()
         await self.consumer.stop()
         await self.admin.close()
+        if self.metrics:
+            await self.metrics.stop()
         log.info("%s stopped: consumed %d, finished %d, produced %d, dlq %d", self.stage.name,
                  self.counts.consumed, self.counts.finished, self.output.counts.produced,
                  self.output.counts.dlq)

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from stages.core import metrics
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError, CrawlpipeError
@@ -104,13 +105,16 @@ class FetcherStage(Stage):
         wait = message.get("not_before", 0) - time.time()
         if wait > 0:
             await asyncio.sleep(min(wait, self._retry.retry_max_delay_seconds))
+        started = time.perf_counter()
         try:
             page = await self._http.fetch(message["url"])
         except CrawlpipeError as error:
+            metrics.fetched(time.perf_counter() - started, getattr(error, "status", None))
             if error.retriable and message["attempt"] < self._retry.max_attempts:
                 await self._schedule_retry(message, error)
                 return
             raise
+        metrics.fetched(time.perf_counter() - started, page.status)
         await self._publish(message, page)
 
     async def _publish(self, message: dict[str, Any], page: FetchedPage) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from importlib.metadata import version
 from typing import Any
 
 from yarl import URL
 
+from stages.core import metrics
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError
@@ -89,7 +91,9 @@ class ParserStage(Stage):
         rules = ruleset.for_host(host) if ruleset else None
         # A page is never worth following back to (pagination links point both ways).
         self._seen.add(canonical_url(url_message["url"]))
+        started = time.perf_counter()
         extraction = extract_page(envelope.value, url=page_url, header_charset=meta.get("charset"), rules=rules)
+        metrics.parsed(time.perf_counter() - started, len(extraction.products))
         site = url_message.get("site") or (rules.name if rules else None) or host
         parser_version = f"{CRAWLPIPE_VERSION}+rules.{ruleset.version}" if ruleset else CRAWLPIPE_VERSION
         parsed_at = utc_now()

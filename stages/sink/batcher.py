@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+from stages.core import metrics
 from stages.core.errors import BadMessage, CrawlpipeError
 from stages.sink.storage import Storage
 
@@ -79,9 +81,11 @@ class Batcher:
                 done.set_result(None)
 
     async def _write_retrying(self, records: list[dict[str, Any]]) -> None:
+        started = time.perf_counter()
         while True:
             try:
                 await self._storage.write_batch(records)
+                metrics.batch_written(time.perf_counter() - started, len(records))
                 return
             except CrawlpipeError as error:
                 if not error.retriable:

@@ -32,14 +32,19 @@ class Child:
         return f"{self.stage}-{self.index}"
 
 
-async def supervise(replicas: dict[str, int], env: dict[str, str]) -> int:
-    """Run the children until SIGTERM/SIGINT; returns the exit code."""
+async def supervise(replicas: dict[str, int], env: dict[str, str], *, metrics_port: int = 0) -> int:
+    """Run the children until SIGTERM/SIGINT; returns the exit code.
+
+    With ``metrics_port``, the children serve metrics on consecutive ports
+    from it (``crawlpipe status --metrics-ports`` finds them there).
+    """
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     children = [Child(stage, i) for stage, count in replicas.items() for i in range(count)]
-    watchers = [asyncio.create_task(_keep_running(child, env, stopping)) for child in children]
+    watchers = [asyncio.create_task(_keep_running(child, _child_env(env, metrics_port, n), stopping))
+                for n, child in enumerate(children)]
     await stopping.wait()
     log.info("stopping %d stage processes", len(children))
     for child in children:
@@ -47,6 +52,10 @@ async def supervise(replicas: dict[str, int], env: dict[str, str]) -> int:
             child.process.send_signal(signal.SIGTERM)
     await asyncio.gather(*watchers)
     return 0
+
+
+def _child_env(env: dict[str, str], metrics_port: int, n: int) -> dict[str, str]:
+    return {**env, "CRAWLPIPE_METRICS_PORT": str(metrics_port + n if metrics_port else 0)}
 
 
 async def _keep_running(child: Child, env: dict[str, str], stopping: asyncio.Event) -> None:

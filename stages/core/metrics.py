@@ -1,0 +1,206 @@
+"""Prometheus metrics, ``/healthz`` and ``/readyz`` for one stage process.
+
+The runner's own counters (``StageRunner.counts``, ``Output.counts``, the
+window, the pause reasons, the lag watcher) are read when Prometheus
+scrapes, by one collector, so the hot path pays nothing for the generic
+metrics. Only what the runner cannot see (fetch latency and HTTP statuses,
+parse time and products per page, the sink's batch writes) is observed by
+the stages through the few functions at the end of this module.
+
+Generic metrics carry a ``stage`` label (one dashboard query covers every
+stage); stage-specific ones are named ``crawlpipe_<stage>_<thing>_<unit>``.
+The registry is this process's own, never prometheus-client's global one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+import psutil
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from stages.core.pausing import REASONS
+from stages.core.settings import require, setting
+
+if TYPE_CHECKING:
+    from stages.core.runner import StageRunner
+
+log = logging.getLogger("crawlpipe.metrics")
+
+REGISTRY = CollectorRegistry()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsConfig:
+    """The stage's Prometheus endpoint (/metrics, /healthz, /readyz)."""
+
+    metrics_port: int = setting(0, "port of the metrics endpoint; 0 turns it off")
+    metrics_host: str = setting("127.0.0.1", "address the metrics endpoint listens on (0.0.0.0 in a container)")
+
+    def __post_init__(self) -> None:
+        require(0 <= self.metrics_port <= 65535, "metrics_port", self.metrics_port, "a port 0-65535 (0 = off)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.metrics_port > 0
+
+
+class RunnerCollector(Collector):
+    """Reads a runner's counters at scrape time."""
+
+    def __init__(self, runner: StageRunner) -> None:
+        self._runner = runner
+        self._process = psutil.Process()
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        r = self._runner
+        stage = [r.stage.name]
+
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            family = CounterMetricFamily(name, doc, labels=["stage"])
+            family.add_metric(stage, value)
+            return family
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            family = GaugeMetricFamily(name, doc, labels=["stage"])
+            family.add_metric(stage, value)
+            return family
+
+        out = r.output.counts
+        yield counter("crawlpipe_consumed_messages", "messages admitted from the input topic", r.counts.consumed)
+        yield counter("crawlpipe_consumed_bytes", "bytes admitted from the input topic", r.counts.consumed_bytes)
+        yield counter("crawlpipe_finished_messages", "input messages handled (or sent to the DLQ)",
+                      r.counts.finished)
+        yield counter("crawlpipe_commits", "offset commits that succeeded", r.counts.commits)
+        yield counter("crawlpipe_produced_messages", "records produced and acknowledged", out.produced)
+        yield counter("crawlpipe_produced_bytes", "bytes produced and acknowledged", out.produced_bytes)
+        yield gauge("crawlpipe_in_flight_messages", "messages consumed but not finished", r.window.messages)
+        yield gauge("crawlpipe_in_flight_bytes", "bytes held in the window", r.window.bytes)
+        yield gauge("crawlpipe_window_capacity_messages", "current message bound of the window "
+                    "(below the configured one while the memory guard has shrunk it)", r.window.limit_messages)
+        yield gauge("crawlpipe_window_capacity_bytes", "byte bound of the window", r.window.max_bytes)
+        yield gauge("crawlpipe_rss_bytes", "resident memory of the process", self._process.memory_info().rss)
+        yield gauge("crawlpipe_memory_soft_limit_bytes", "RSS above which input pauses",
+                    r.memory.soft_limit_bytes)
+        paused = GaugeMetricFamily("crawlpipe_paused", "1 while input is paused for this reason",
+                                   labels=["stage", "reason"])
+        reasons = r.pauses.reasons
+        for reason in REASONS:
+            paused.add_metric([r.stage.name, reason], 1.0 if reason in reasons else 0.0)
+        yield paused
+        dlq = CounterMetricFamily("crawlpipe_dlq_messages", "records sent to the DLQ",
+                                  labels=["stage", "error_class"])
+        for error_class, count in sorted(out.dlq_by_class.items()):
+            dlq.add_metric([r.stage.name, error_class], count)
+        yield dlq
+        downstream = r.stage.downstream
+        if r.lag is not None and downstream is not None:
+            labels = ["stage", "topic", "group"]
+            values = [r.stage.name, downstream.topic, downstream.group]
+            # Unknown lag (no committed offsets yet) is left out rather than reported as zero.
+            for name, value in (("crawlpipe_downstream_lag_messages", r.lag.lag_messages),
+                                ("crawlpipe_downstream_lag_bytes", r.lag.lag_bytes)):
+                if value is not None:
+                    family = GaugeMetricFamily(name, "lag of the downstream group as this stage last saw it "
+                                               "(bytes estimated from the records it produced)", labels=labels)
+                    family.add_metric(values, value)
+                    yield family
+
+
+class MetricsServer:
+    """The aiohttp endpoint of one stage process; started after the consumer, stopped at shutdown."""
+
+    def __init__(self, runner: StageRunner, config: MetricsConfig) -> None:
+        self._runner = runner
+        self._config = config
+        self._collector = RunnerCollector(runner)
+        self._site_runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        REGISTRY.register(self._collector)
+        self._site_runner = web.AppRunner(app, access_log=None)
+        await self._site_runner.setup()
+        site = web.TCPSite(self._site_runner, self._config.metrics_host, self._config.metrics_port)
+        await site.start()
+        self.port = self._config.metrics_port
+        log.info("%s metrics on http://%s:%d/metrics", self._runner.stage.name, self._config.metrics_host,
+                 self.port)
+
+    async def stop(self) -> None:
+        if self._site_runner is None:
+            return
+        await self._site_runner.cleanup()
+        self._site_runner = None
+        REGISTRY.unregister(self._collector)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        # Answering at all is the proof: the event loop is running.
+        return _json(200, {"stage": self._runner.stage.name, "alive": True})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        consumer = self._runner.consumer
+        assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer.assignment())
+        subscribed = sorted(consumer.subscription())
+        ready = bool(assigned or subscribed) and not self._runner.stopping
+        return _json(200 if ready else 503, {
+            "stage": self._runner.stage.name, "ready": ready, "subscribed": subscribed, "assigned": assigned,
+            "paused": sorted(self._runner.pauses.reasons),
+        })
+
+
+def _json(status: int, document: dict) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(document), content_type="application/json")
+
+
+# Stage-specific observations: the only metric calls on the hot path.
+
+_FETCH_SECONDS = Histogram(
+    "crawlpipe_fetcher_fetch_seconds", "wall time of one fetch, including the per-host politeness wait",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY)
+_HTTP_RESPONSES = Counter(
+    "crawlpipe_fetcher_http_responses", "HTTP responses to page fetches by status code",
+    labelnames=["status"], registry=REGISTRY)
+_PARSE_SECONDS = Histogram(
+    "crawlpipe_parser_parse_seconds", "CPU-bound time to decode, parse and extract one page",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=REGISTRY)
+_PRODUCTS_PER_PAGE = Histogram(
+    "crawlpipe_parser_products_per_page", "products extracted from one page",
+    buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500), registry=REGISTRY)
+_BATCH_WRITE_SECONDS = Histogram(
+    "crawlpipe_sink_batch_write_seconds", "time to write and commit one batch to storage, retries included",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30), registry=REGISTRY)
+_BATCH_RECORDS = Histogram(
+    "crawlpipe_sink_batch_records", "records in one storage batch",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=REGISTRY)
+
+
+def fetched(seconds: float, status: int | None) -> None:
+    """One fetch ended after ``seconds``; ``status`` is None when no HTTP response came."""
+    _FETCH_SECONDS.observe(seconds)
+    if status is not None:
+        _HTTP_RESPONSES.labels(status=str(status)).inc()
+
+
+def parsed(seconds: float, products: int) -> None:
+    _PARSE_SECONDS.observe(seconds)
+    _PRODUCTS_PER_PAGE.observe(products)
+
+
+def batch_written(seconds: float, records: int) -> None:
+    _BATCH_WRITE_SECONDS.observe(seconds)
+    _BATCH_RECORDS.observe(records)
