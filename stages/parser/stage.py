@@ -15,6 +15,7 @@ import time
 from importlib.metadata import version
 from typing import Any
 
+import orjson
 from yarl import URL
 
 from stages.core import metrics
@@ -22,7 +23,7 @@ from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError
 from stages.core.lag import Downstream
-from stages.core.messages import decode_page_headers, encode_json, encode_url, utc_now
+from stages.core.messages import decode_page_headers, encode_url, utc_now
 from stages.core.output import Record
 from stages.core.stage import Stage, StageContext
 from stages.parser.extract import ExtractedProduct, extract_page
@@ -128,7 +129,9 @@ class ParserStage(Stage):
             "parser_version": parser_version,
             "method": product.method,
         }
-        return Record(self._kafka.topic_products, encode_json(document, "product"), key=pid.encode())
+        # Not validated here (8% of the parser's CPU): the sink validates what it reads,
+        # and tests/parser/test_stage_records.py holds this shape to the schema.
+        return Record(self._kafka.topic_products, orjson.dumps(document), key=pid.encode())
 
     def _link_records(self, links: list[str], url_message: dict[str, Any], *, site: str, host: str,
                       offsite: bool) -> list[Record]:

@@ -1,0 +1,58 @@
+"""The parser stage's outputs for a shop page match schemas/ (the parser does not re-validate them)."""
+
+from __future__ import annotations
+
+import orjson
+
+from stages.core.config import KafkaConfig
+from stages.core.envelope import Envelope
+from stages.core.messages import encode_page_headers
+from stages.core.schemas import validate
+from stages.core.stage import StageContext
+from stages.core.window import Window
+from stages.demoshop.catalog import Catalog
+from stages.demoshop.pages import render_listing
+from stages.parser.settings import ParserConfig
+from stages.parser.stage import ParserStage
+from tests.conftest import SHOP_RULES
+
+BASE = "http://127.0.0.1:8000"
+
+
+class RecordingOutput:
+    """Stands in for Kafka: keeps what the stage would produce."""
+
+    def __init__(self) -> None:
+        self.records = []
+
+    async def send_all(self, records) -> None:
+        self.records.extend(records)
+
+
+async def test_products_and_followed_links_match_their_schemas():
+    catalog = Catalog(pages=3)
+    url = f"{BASE}/list/2.html"
+    meta = {"url": url, "final_url": url, "status": 200, "content_type": "text/html", "charset": "utf-8",
+            "fetched_at": "2026-11-26T10:00:00.000000Z", "timings": {"total": 0.01},
+            "url_message": {"url": url, "depth": 0, "attempt": 1}}
+    envelope = Envelope("pages", 0, 0, url.encode(), render_listing(catalog, 2),
+                        tuple(encode_page_headers(meta)), 0)
+    kafka_config = KafkaConfig()
+    stage = ParserStage(kafka_config, ParserConfig(rules=SHOP_RULES))
+    output = RecordingOutput()
+    await stage.start(StageContext(output=output, window=Window(max_messages=1, max_bytes=1)))
+    try:
+        await stage.handle(envelope)
+    finally:
+        await stage.stop()
+
+    products = [orjson.loads(r.value) for r in output.records if r.topic == kafka_config.topic_products]
+    links = [orjson.loads(r.value) for r in output.records if r.topic == kafka_config.topic_urls]
+    assert len(products) == len(catalog.page_products(2))
+    for product in products:
+        validate("product", product)
+    assert {p["url"] for p in products} == {p["url"] for p in catalog.expected_products(BASE) if p["page"] == url}
+    assert [link["url"] for link in links] == [f"{BASE}/list/3.html"]
+    for link in links:
+        validate("url", link)
+        assert link["depth"] == 1
