@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stages.core.config import MIB
 from stages.core.settings import require, setting
 
 
@@ -13,12 +14,15 @@ class ParserConfig:
     """Extraction rules and link following."""
 
     rules: Path | None = setting(None, "site rules file (TOML); none = generic extraction only")
+    max_page_bytes: int = setting(8 * MIB, "larger pages go to the DLQ as too_large: a parse tree costs "
+                                           "up to ~16 times the page in memory")
     follow_links: bool = setting(True, "publish next-page and product links to the URL topic")
     max_depth: int = setting(3, "deepest link depth published (a published seed has depth 0)")
     seen_capacity: int = setting(1_000_000, "URLs the followed-link filter is sized for")
     seen_error_rate: float = setting(0.001, "false-positive rate of that filter at capacity")
 
     def __post_init__(self) -> None:
+        require(self.max_page_bytes >= 1, "max_page_bytes", self.max_page_bytes, "must be positive")
         require(self.max_depth >= 0, "max_depth", self.max_depth, "must be 0 or more")
         require(self.seen_capacity >= 1, "seen_capacity", self.seen_capacity, "must be at least 1")
         require(0 < self.seen_error_rate < 1, "seen_error_rate", self.seen_error_rate, "must be between 0 and 1")

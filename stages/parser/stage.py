@@ -21,7 +21,7 @@ from yarl import URL
 from stages.core import metrics
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
-from stages.core.errors import ConfigError
+from stages.core.errors import BadMessage, ConfigError
 from stages.core.lag import Downstream
 from stages.core.messages import decode_page_headers, encode_url, utc_now
 from stages.core.output import Record
@@ -35,6 +35,8 @@ from stages.parser.settings import ParserConfig
 log = logging.getLogger("crawlpipe.parser")
 
 CRAWLPIPE_VERSION = version("crawlpipe")
+# Measured: a 4 MB listing page of 2,900 products raised RSS by 55 MB while parsed.
+PARSE_MEMORY_RATIO = 16
 
 
 class ParserStage(Stage):
@@ -61,7 +63,8 @@ class ParserStage(Stage):
         return Downstream(self._kafka.topic_products, self._kafka.group("sink"))
 
     def extra_memory_bytes(self, runner: RunnerConfig) -> int:
-        return self._seen.size_bytes
+        # One page is parsed at a time; its tree and products cost up to this.
+        return self._seen.size_bytes + PARSE_MEMORY_RATIO * self._config.max_page_bytes
 
     def _load_rules(self) -> RuleSet | None:
         return load_rules(self._config.rules) if self._config.rules else None
@@ -84,6 +87,9 @@ class ParserStage(Stage):
 
     async def handle(self, envelope: Envelope) -> None:
         assert self._context is not None
+        if len(envelope.value) > self._config.max_page_bytes:
+            raise BadMessage(f"page of {len(envelope.value)} bytes is above --max-page-bytes "
+                             f"({self._config.max_page_bytes})", error_class="too_large")
         meta = decode_page_headers(envelope)
         url_message: dict[str, Any] = meta["url_message"]
         page_url = meta["final_url"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from stages.core.config import KafkaConfig
 from stages.core.envelope import Envelope
+from stages.core.errors import BadMessage
 from stages.core.messages import encode_page_headers
 from stages.core.schemas import validate
 from stages.core.stage import StageContext
@@ -56,3 +58,11 @@ async def test_products_and_followed_links_match_their_schemas():
     for link in links:
         validate("url", link)
         assert link["depth"] == 1
+
+
+async def test_a_page_above_the_size_bound_is_refused_before_parsing():
+    stage = ParserStage(KafkaConfig(), ParserConfig(max_page_bytes=1000))
+    envelope = Envelope("pages", 0, 0, b"k", b"<html>" + b"x" * 2000, (), 0)
+    with pytest.raises(BadMessage) as refused:
+        await stage.handle(envelope)
+    assert refused.value.error_class == "too_large"
