@@ -86,10 +86,10 @@ class ParserStage(Stage):
                  self._rules.version if self._rules else "none")
 
     async def handle(self, envelope: Envelope) -> None:
-        assert self._context is not None
         if len(envelope.value) > self._config.max_page_bytes:
             raise BadMessage(f"page of {len(envelope.value)} bytes is above --max-page-bytes "
                              f"({self._config.max_page_bytes})", error_class="too_large")
+        assert self._context is not None
         meta = decode_page_headers(envelope)
         url_message: dict[str, Any] = meta["url_message"]
         page_url = meta["final_url"]
