@@ -3,7 +3,10 @@
 The consumer never auto-commits (offsets are committed by the stage loop
 after outputs are acknowledged) and its prefetch is bounded by
 ``fetch_max_bytes``; the producer is idempotent with ``acks=all`` so a
-retried send never duplicates a record inside Kafka.
+retried send never duplicates a record inside Kafka. Partitions are assigned
+by the sticky assignor (eager protocol: aiokafka has no cooperative one), so a
+rebalance moves as few partitions as it can and a host's throttle state stays
+with the fetcher that has been serving it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from stages.core.config import KafkaConfig
@@ -37,6 +41,7 @@ def consumer(config: KafkaConfig, *topics: str, group: str | None, client_id: st
         session_timeout_ms=int(config.session_timeout_seconds * 1000),
         heartbeat_interval_ms=max(1000, int(config.session_timeout_seconds * 1000) // 3),
         isolation_level="read_committed",
+        partition_assignment_strategy=(StickyPartitionAssignor,),
     )
 
 
