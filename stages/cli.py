@@ -128,7 +128,11 @@ def _replay_command(args: argparse.Namespace) -> int:
 
     runner_config = settings.load(RunnerConfig, args, defaults=ParserStage.runner_defaults)
     group = replay.replay_group(kafka_config, args.group)
-    outcome = _run(replay.replay(kafka_config, runner_config, parser_config, group=group, since=since))
+    from stages.tools.progress import counter
+
+    with counter("re-parsed") as progress:
+        outcome = _run(replay.replay(kafka_config, runner_config, parser_config, group=group, since=since,
+                                     progress=progress))
     print(f"replay: re-parsed {outcome.pages} pages of {kafka_config.topic_pages} as group {group}, "
           f"produced {outcome.products} product records to {kafka_config.topic_products}, "
           f"{outcome.dead_lettered} pages to {kafka_config.topic_dlq}")

@@ -20,8 +20,9 @@ and compares the records with the sink's current rows (``diff.py``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -134,8 +135,12 @@ async def reset_group(kafka_config: KafkaConfig, group: str, offsets: dict[Topic
 
 
 async def replay(kafka_config: KafkaConfig, runner_config: RunnerConfig, parser_config: ParserConfig, *,
-                 group: str | None, since: datetime | None) -> ReplayResult:
-    """Re-parse the pages topic from ``since`` (None: the beginning) up to its end as of now."""
+                 group: str | None, since: datetime | None,
+                 progress: Callable[[int], None] | None = None) -> ReplayResult:
+    """Re-parse the pages topic from ``since`` (None: the beginning) up to its end as of now.
+
+    ``progress`` is called with the pages re-parsed so far, twice a second.
+    """
     name = replay_group(kafka_config, group)
     pages = await find_range(kafka_config, since)
     await reset_group(kafka_config, name, pages.start)
@@ -144,9 +149,20 @@ async def replay(kafka_config: KafkaConfig, runner_config: RunnerConfig, parser_
     stage = ParserStage(kafka_config, dataclasses.replace(parser_config, follow_links=False))
     runner = StageRunner(stage, kafka_config, runner_config, group=name, until=pages.pending,
                          client_id=f"crawlpipe-replay-{name}")
-    await runner.run()
+    reporter = asyncio.create_task(_report(runner, progress)) if progress else None
+    try:
+        await runner.run()
+    finally:
+        if reporter:
+            reporter.cancel()
     return ReplayResult(pages=runner.counts.finished, products=runner.output.counts.produced,
                         dead_lettered=runner.output.counts.dlq)
+
+
+async def _report(runner: StageRunner, progress: Callable[[int], None]) -> None:
+    while True:
+        progress(runner.counts.finished)
+        await asyncio.sleep(0.5)
 
 
 class _KeptOutput(Output):

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-from aiokafka import TopicPartition
-
 from stages.core.config import RunnerConfig
 from stages.core.lag import Downstream, LagWatcher
 from stages.core.pausing import PauseState
-
-TPS = {TopicPartition("in", 0), TopicPartition("in", 1)}
-
-
-class FakeConsumer:
-    """Only the consumer's local pause bookkeeping, which needs no broker."""
-
-    def __init__(self) -> None:
-        self._paused: set[TopicPartition] = set()
-
-    def assignment(self) -> set[TopicPartition]:
-        return set(TPS)
-
-    def paused(self) -> set[TopicPartition]:
-        return set(self._paused)
-
-    def pause(self, *tps: TopicPartition) -> None:
-        self._paused.update(tps)
-
-    def resume(self, *tps: TopicPartition) -> None:
-        self._paused.difference_update(tps)
+from tests.core.fakes import TPS, FakeConsumer
 
 
 def test_input_stays_paused_until_every_reason_is_cleared():
