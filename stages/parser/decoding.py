@@ -9,19 +9,27 @@ in their ``<meta>``; strict decoding exposes the lie and the next declaration
 gets its turn. Single-byte encodings accept almost any bytes, so this check
 only ever overrules a multi-byte declaration such as UTF-8.
 
-Detection is deliberately small (no chardet in the dependencies): text that
-is valid UTF-8 is UTF-8, anything else is windows-1252, the fallback browsers
-use for undeclared Western pages. If nothing decodes cleanly, the first
-declaration (or windows-1252) is used with U+FFFD for the bad bytes.
+If nothing declared decodes cleanly, the first declaration is used with
+U+FFFD for the bad bytes. With no declaration at all: valid UTF-8 is UTF-8;
+anything else is handed to charset-normalizer (the first 64 KiB is plenty and
+keeps it cheap), restricted to encodings web pages really use and preferring
+windows-1252, the fallback browsers use for undeclared Western pages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import charset_normalizer
 from w3lib.encoding import html_body_declared_encoding, read_bom, resolve_encoding, to_unicode
 
 _FALLBACK = "cp1252"
+_DETECT_BYTES = 64 * 1024
+_WEB_ENCODINGS = frozenset({
+    "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "cp874",
+    "koi8-r", "koi8-u", "iso8859-2", "iso8859-5", "iso8859-7", "iso8859-8", "iso8859-15",
+    "cp932", "euc_jp", "iso2022_jp", "gb18030", "big5hkscs", "cp949",
+})
 
 
 def decode_body(body: bytes, header_charset: str | None) -> tuple[str, str]:
@@ -41,8 +49,19 @@ def decode_body(body: bytes, header_charset: str | None) -> tuple[str, str]:
         text = _strict(body, "utf-8")
         if text is not None:
             return text, "utf-8"
-    encoding = declared[0] if declared else _FALLBACK
+    encoding = declared[0] if declared else _detect(body) or _FALLBACK
     return to_unicode(body, encoding), encoding
+
+
+def _detect(body: bytes) -> str | None:
+    """A detected encoding, if it is one web pages really use (detectors also offer Mac and DOS
+    code pages, which on a short Western page beat the windows-1252 a browser would pick)."""
+    candidates = [_resolve(match.encoding) for match in charset_normalizer.from_bytes(body[:_DETECT_BYTES])]
+    web = [encoding for encoding in candidates if encoding in _WEB_ENCODINGS]
+    # Several single-byte code pages read a Western page plausibly; browsers pick windows-1252.
+    if _FALLBACK in web:
+        return _FALLBACK
+    return web[0] if web else None
 
 
 def _declared(body: bytes, header_charset: str | None) -> Iterator[str | None]:

@@ -65,3 +65,13 @@ def test_bad_bytes_everywhere_become_replacement_characters() -> None:
 def test_decoding_never_raises(label: str | None, body: bytes) -> None:
     text, encoding = decode_body(body, label)
     assert isinstance(text, str) and codecs.lookup(encoding)
+
+
+@pytest.mark.parametrize("codec, sentence", [
+    ("cp1251", "Чайник электрический, цена 1 290 руб. В наличии на складе."),
+    ("shift_jis", "電気ケトル、価格は1290円です。在庫あり。"),
+])
+def test_an_undeclared_non_western_page_is_detected(codec: str, sentence: str) -> None:
+    body = ("<html><body>" + f"<p>{sentence}</p>" * 20 + "</body></html>").encode(codec)
+    text, _encoding = decode_body(body, None)
+    assert sentence in text
