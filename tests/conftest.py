@@ -56,18 +56,24 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subprocess.run([str(ROOT / "ops/kafka/stop"), "--data-dir", str(data_dir)], timeout=60, check=False)
 
 
-@pytest.fixture
-async def kafka_config(kafka_bootstrap: str) -> KafkaConfig:
-    """Fresh topics and group names for one test, created with two partitions each."""
+async def fresh_kafka_config(bootstrap: str, partitions: int = 2) -> KafkaConfig:
+    """Fresh topics and group names, created with ``partitions`` partitions each."""
     run = uuid.uuid4().hex[:10]
     config = KafkaConfig(
-        bootstrap=kafka_bootstrap,
+        bootstrap=bootstrap,
         topic_urls=f"{run}.urls", topic_pages=f"{run}.pages",
         topic_products=f"{run}.products", topic_dlq=f"{run}.dlq",
         group_prefix=f"test-{run}",
     )
-    await create(config, TopicsConfig(urls_partitions=2, pages_partitions=2, products_partitions=2))
+    await create(config, TopicsConfig(urls_partitions=partitions, pages_partitions=partitions,
+                                      products_partitions=partitions))
     return config
+
+
+@pytest.fixture
+async def kafka_config(kafka_bootstrap: str) -> KafkaConfig:
+    """Fresh topics and group names for one test, with two partitions each."""
+    return await fresh_kafka_config(kafka_bootstrap)
 
 
 def kafka_env(config: KafkaConfig) -> dict[str, str]:

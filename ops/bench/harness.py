@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,20 @@ def kafka_broker(state: Path, port: int) -> Iterator[str]:
         yield result.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([str(ROOT / "ops/kafka/stop"), "--data-dir", str(state)], check=False)
+
+
+def free_port_pair() -> int:
+    """A free loopback port whose successor is free too (ops/kafka/start puts the controller there)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
 
 
 def broker_pid(state: Path) -> int:

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from harness import ROOT, Stages, cpu_seconds, crawlpipe, kafka_broker
+from harness import ROOT, Stages, cpu_seconds, crawlpipe, free_port_pair, kafka_broker
 
 import orjson
 from aiokafka import TopicPartition
@@ -44,20 +43,6 @@ from stages.demoshop.pages import render_listing
 BASE_URL = "http://127.0.0.1:8080"
 RULES = ROOT / "stages/demoshop/rules.toml"
 CHUNK_PAGES = 200
-
-
-def free_port_pair() -> int:
-    """A loopback port free together with the next one (the broker's controller port)."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        with socket.socket() as controller:
-            try:
-                controller.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
 
 
 def page_url(n: int) -> str:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, kafka_broker, shop
+from harness import ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, shop
 
 import psutil
 from aiokafka import TopicPartition
@@ -100,20 +99,6 @@ async def preload(config: KafkaConfig, catalog: Catalog) -> int:
     finally:
         await producer.stop()
     return raw
-
-
-def free_port_pair() -> int:
-    """A free port whose successor is free too (ops/kafka/start puts the controller there)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
 
 
 def machine_busy_seconds() -> float:

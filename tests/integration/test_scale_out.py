@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,10 @@ from aiokafka.partitioner import DefaultPartitioner
 from stages.core import kafka
 from stages.core.config import KafkaConfig
 from stages.core.messages import host_key
-from stages.core.topics import TopicsConfig, create
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
 from stages.tools.publish import publish
-from tests.conftest import StageProcesses, eventually, sqlite_rows
+from tests.conftest import StageProcesses, eventually, fresh_kafka_config, sqlite_rows
 
 pytestmark = pytest.mark.kafka
 
@@ -42,16 +40,7 @@ SLOW_FETCHER = {**NO_LINKS, "CRAWLPIPE_MAX_IN_FLIGHT": "4"}
 @pytest.fixture
 async def kafka_config(kafka_bootstrap: str) -> KafkaConfig:
     """Fresh topics and groups for one test, with four partitions each (overrides the shared fixture)."""
-    run = uuid.uuid4().hex[:10]
-    config = KafkaConfig(
-        bootstrap=kafka_bootstrap,
-        topic_urls=f"{run}.urls", topic_pages=f"{run}.pages",
-        topic_products=f"{run}.products", topic_dlq=f"{run}.dlq",
-        group_prefix=f"test-{run}",
-    )
-    await create(config, TopicsConfig(urls_partitions=PARTITIONS, pages_partitions=PARTITIONS,
-                                      products_partitions=PARTITIONS))
-    return config
+    return await fresh_kafka_config(kafka_bootstrap, PARTITIONS)
 
 
 def product_rows(db: Path) -> list[tuple]:
