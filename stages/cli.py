@@ -16,6 +16,7 @@ from typing import Any
 from stages.core import logs, settings
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable
+from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
 from stages.core.topics import TopicsConfig
 from stages.fetcher.config import FetchConfig
@@ -112,7 +113,7 @@ def _replay_command(args: argparse.Namespace) -> int:
 
     kafka_config = settings.load(KafkaConfig, args)
     parser_config = settings.load(ParserConfig, args)
-    since = None if args.from_beginning else replay.parse_since(args.since)
+    since = None if args.from_beginning else parse_since(args.since)
     if args.dry_run:
         storage = settings.load(SinkConfig, args).storage
         result = _run(replay.dry_run(kafka_config, parser_config, since=since, sample=args.sample,
@@ -180,19 +181,9 @@ def _dlq_command(args: argparse.Namespace) -> int:
 
 
 def _redrive_command(args: argparse.Namespace) -> int:
-    from datetime import datetime
-
     from stages.tools.dlq import redrive
 
-    since = None
-    if args.since:
-        try:
-            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ConfigError(f"--since {args.since!r}: expected an ISO 8601 time, "
-                              f"e.g. 2026-11-27T08:00:00Z") from exc
-        if since.tzinfo is None:
-            since = since.astimezone()
+    since = parse_since(args.since) if args.since else None
     result = _run(redrive(settings.load(KafkaConfig, args), args.error_class, since))
     targets = ", ".join(f"{topic}: {count}" for topic, count in sorted(result.sent.items())) or "nothing"
     print(f"redrove {result.total} records of {args.error_class} ({targets}); skipped {result.skipped} "

@@ -13,7 +13,7 @@ import orjson
 from yarl import URL
 
 from stages.core.envelope import Envelope
-from stages.core.errors import BadMessage, SchemaError
+from stages.core.errors import BadMessage, ConfigError, SchemaError
 from stages.core.schemas import validate
 
 # Headers whose value is JSON; all others are plain UTF-8 text.
@@ -23,6 +23,15 @@ _INT_HEADERS = frozenset({"status"})
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_since(text: str) -> datetime:
+    """A user's ``--since``: an ISO 8601 instant; one without a UTC offset is taken as UTC."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--since {text!r}: not an ISO 8601 timestamp (e.g. 2026-11-27T08:00:00Z)") from exc
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
 def host_key(url: str) -> bytes:

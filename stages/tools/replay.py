@@ -24,7 +24,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -78,15 +78,6 @@ class DryRunResult:
     old: dict[str, dict[str, Any]]
     new: dict[str, dict[str, Any]]
     diff: ProductsDiff
-
-
-def parse_since(text: str) -> datetime:
-    """An ISO 8601 instant; one without a UTC offset is taken as UTC."""
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ConfigError(f"--since {text!r}: not an ISO 8601 timestamp (e.g. 2026-11-27T08:00:00Z)") from exc
-    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
 def replay_group(kafka_config: KafkaConfig, group: str | None) -> str:

@@ -8,7 +8,8 @@ import pytest
 
 from stages.core.config import KafkaConfig
 from stages.core.errors import ConfigError
-from stages.tools.replay import parse_since, replay_group
+from stages.core.messages import parse_since
+from stages.tools.replay import replay_group
 
 
 def test_since_reads_iso_8601_and_takes_an_instant_without_offset_as_utc():
