@@ -101,16 +101,22 @@ def start_replicas(stages: StageProcesses, stage: str, count: int, **env: str) -
     return names
 
 
-async def test_two_replicas_of_each_stage_store_every_product_once(kafka_config, stages: StageProcesses,
-                                                                   tmp_path):
-    catalog = Catalog(pages=80)
-    db = tmp_path / "products.db"
-    fetchers = start_replicas(stages, "fetcher", 2, **NO_LINKS)
+async def two_of_each(stages: StageProcesses, kafka_config: KafkaConfig, fetcher_env: dict[str, str]):
+    """Two replicas of every stage, each owning its partitions; returns their names and the fetchers' partitions."""
+    fetchers = start_replicas(stages, "fetcher", 2, **fetcher_env)
     parsers = start_replicas(stages, "parser", 2, **NO_LINKS)
     sinks = start_replicas(stages, "sink", 2)
     owners = await settled(stages, fetchers, kafka_config.topic_urls)
     await settled(stages, parsers, kafka_config.topic_pages)
     await settled(stages, sinks, kafka_config.topic_products)
+    return fetchers, parsers, sinks, owners
+
+
+async def test_two_replicas_of_each_stage_store_every_product_once(kafka_config, stages: StageProcesses,
+                                                                   tmp_path):
+    catalog = Catalog(pages=80)
+    db = tmp_path / "products.db"
+    fetchers, parsers, sinks, owners = await two_of_each(stages, kafka_config, NO_LINKS)
 
     async with await start_shop(catalog) as shop:
         expected = {p["url"]: p["price"] for p in catalog.expected_products(shop.base_url)}
@@ -135,12 +141,7 @@ async def test_kill_9_of_a_parser_and_a_fetcher_mid_run_loses_and_duplicates_not
         kafka_config, stages: StageProcesses, tmp_path):
     catalog = Catalog(pages=150)
     db = tmp_path / "products.db"
-    fetchers = start_replicas(stages, "fetcher", 2, **SLOW_FETCHER)
-    parsers = start_replicas(stages, "parser", 2, **NO_LINKS)
-    sinks = start_replicas(stages, "sink", 2)
-    owners = await settled(stages, fetchers, kafka_config.topic_urls)
-    await settled(stages, parsers, kafka_config.topic_pages)
-    await settled(stages, sinks, kafka_config.topic_products)
+    fetchers, parsers, sinks, owners = await two_of_each(stages, kafka_config, SLOW_FETCHER)
 
     async with await start_shop(catalog) as shop:
         expected = {p["url"]: p["price"] for p in catalog.expected_products(shop.base_url)}
