@@ -20,12 +20,12 @@ from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
 from stages.core.topics import TopicsConfig
 from stages.fetcher.config import FetchConfig
-from stages.fetcher.settings import RetryConfig
+from stages.fetcher.settings import ScheduleConfig
 from stages.parser.settings import ParserConfig
 from stages.sink.settings import SinkConfig
 
 STAGE_SETTINGS: dict[str, tuple[type, ...]] = {
-    "fetcher": (FetchConfig, RetryConfig),
+    "fetcher": (FetchConfig, ScheduleConfig),
     "parser": (ParserConfig,),
     "sink": (SinkConfig,),
 }
@@ -67,7 +67,7 @@ def _build_stage(name: str, kafka_config: KafkaConfig, args: argparse.Namespace)
     if name == "fetcher":
         from stages.fetcher.stage import FetcherStage
 
-        return FetcherStage(kafka_config, settings.load(FetchConfig, args), settings.load(RetryConfig, args))
+        return FetcherStage(kafka_config, settings.load(FetchConfig, args), settings.load(ScheduleConfig, args))
     if name == "parser":
         from stages.parser.stage import ParserStage
 

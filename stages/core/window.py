@@ -4,11 +4,17 @@ Bounded in messages and in bytes behind one predicate (``has_room``), so a
 stage of large raw pages is held back by bytes and one of small URL
 messages by count. The memory guard can shrink the count bound while RSS
 is high; capacity is released in ``finally`` by the caller.
+
+A message that waits on something the window cannot speed up (a throttled
+host, a retry's not-before time) may lend its count back while it waits, so
+it does not keep other work out; its bytes stay charged.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class Window:
@@ -18,6 +24,7 @@ class Window:
         self.limit_messages = max_messages
         self.messages = 0
         self.bytes = 0
+        self.lent_messages = 0
         self._room = asyncio.Event()
         self._room.set()
 
@@ -53,6 +60,29 @@ class Window:
         self.bytes -= size
         if self.has_room():
             self._room.set()
+
+    @contextmanager
+    def lent(self, limit: int) -> Iterator[bool]:
+        """Give one message's count back for the block, if fewer than ``limit`` are lent; yield whether it was.
+
+        The count is taken back on exit even if that overfills the window
+        for a moment: the message is already consumed, and the overshoot is
+        bounded by ``limit``.
+        """
+        if self.lent_messages >= limit:
+            yield False
+            return
+        self.lent_messages += 1
+        self.messages -= 1
+        if self.has_room():
+            self._room.set()
+        try:
+            yield True
+        finally:
+            self.lent_messages -= 1
+            self.messages += 1
+            if not self.has_room():
+                self._room.clear()
 
     async def wait_for_room(self) -> None:
         await self._room.wait()

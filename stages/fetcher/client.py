@@ -6,7 +6,8 @@ connection pool. For each hop of a fetch (the URL, then each redirect) it:
 1. validates the URL and refuses IP-literal hosts the SSRF guard forbids
    (named hosts are judged by the guarded resolver when a socket opens);
 2. checks robots.txt, downloading it once per origin through this session;
-3. waits for a slot and the pacing delay of the host (``politeness.py``);
+3. waits for a slot and the pacing delay of the host (``politeness.py``),
+   inside the caller's ``waiting`` hook if it has to wait;
 4. sends the request with connect and read timeouts, inside what is left of
    the fetch's total network budget;
 5. judges the answer: a redirect becomes the next hop (loops and overlong
@@ -48,7 +49,7 @@ from stages.fetcher.errors import (
     RetriableHttpStatus,
     translate_transport_errors,
 )
-from stages.fetcher.politeness import HostThrottle, parse_retry_after
+from stages.fetcher.politeness import HostThrottle, Waiting, parse_retry_after
 from stages.fetcher.robots import RobotsCache, RobotsResponse
 from stages.fetcher.urls import validate_url
 
@@ -164,8 +165,11 @@ class HttpFetcher:
             await self._resolver.close()
             self._resolver = None
 
-    async def fetch(self, url: str) -> FetchedPage:
-        """Fetch ``url``, following redirects; raise a crawlpipe error with an ``error_class`` on failure."""
+    async def fetch(self, url: str, waiting: Waiting | None = None) -> FetchedPage:
+        """Fetch ``url``, following redirects; raise a crawlpipe error with an ``error_class`` on failure.
+
+        ``waiting(host)`` surrounds every wait for a host's slot or pacing (see ``HostThrottle.slot``).
+        """
         started = perf_counter()
         timings = {"wait": 0.0, "connect_and_headers": 0.0, "body": 0.0}
         requested = target = validate_url(url, self._config.max_url_length)
@@ -178,7 +182,8 @@ class HttpFetcher:
                 self._throttle.set_crawl_delay(host, await self._robots.check(target))
                 timings["wait"] += perf_counter() - asked
             answer = await self._exchange(
-                target, self._page_limits, timings, budget_seconds=self._config.total_timeout_seconds, page=True
+                target, self._page_limits, timings, budget_seconds=self._config.total_timeout_seconds, page=True,
+                waiting=waiting,
             )
             if answer.location is None:
                 break
@@ -246,6 +251,7 @@ class HttpFetcher:
         *,
         budget_seconds: float,
         page: bool,
+        waiting: Waiting | None = None,
     ) -> _Answer:
         """One request and its answer, inside the host's throttle slot and the remaining budget.
 
@@ -260,10 +266,10 @@ class HttpFetcher:
                 f"{target}: host asked to wait {pacing:.1f}s (Retry-After, back-off or Crawl-delay), "
                 f"above max_throttle_wait_seconds={self._config.max_throttle_wait_seconds}",
                 error_class=THROTTLED,
-                retry_after_seconds=pacing,
+                retry_after_seconds=self._throttle.reserve(host),
             )
         queued = perf_counter()
-        async with self._throttle.slot(host):
+        async with self._throttle.slot(host, waiting):
             sent = perf_counter()
             timings["wait"] += sent - queued
             remaining = budget_seconds - timings["connect_and_headers"] - timings["body"]

@@ -46,7 +46,7 @@ class FetchConfig:
         3600.0, "ceiling of a server's Retry-After, so a hostile value cannot park a host forever"
     )
     max_throttle_wait_seconds: float = setting(
-        30.0, "a host that may not be asked for longer fails the fetch as retriable 'throttled' instead of waiting"
+        30.0, "a host that may not be asked for longer has its URLs deferred through Kafka instead of waited for"
     )
     host_state_max_hosts: int = setting(10_000, "idle per-host throttle states kept; the oldest go first")
     host_idle_seconds: float = setting(

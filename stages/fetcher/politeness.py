@@ -10,7 +10,12 @@ starts. The delay is the largest of:
   that can take it is fetched flat out and one that cannot is left alone.
 
 A server's Retry-After pushes the host's next allowed start instead of the
-delay, so one 429 does not slow every later request. Per-host state is
+delay, so one 429 does not slow every later request.
+
+A caller may pass ``slot()`` a ``waiting`` context that is entered only when
+the slot cannot be had at once (the stage lends its window slot back there),
+and may ask ``reserve()`` for a later turn to come back at instead of
+waiting in memory. Per-host state is
 dropped once the host has been idle (like Scrapy's ``Downloader._slot_gc``),
 so crawling millions of hosts does not grow this map without bound.
 """
@@ -21,7 +26,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -29,6 +34,10 @@ from stages.fetcher.config import FetchConfig
 
 # Statuses that mean "you are too fast for me", as opposed to "this page is broken".
 _DISTRESS_STATUSES = frozenset({429, 502, 503, 504})
+# Weight of the newest answer in a host's running time-to-headers estimate.
+_LATENCY_WEIGHT = 0.2
+
+Waiting = Callable[[str], AbstractAsyncContextManager[None]]
 
 
 @dataclass(slots=True)
@@ -40,6 +49,8 @@ class _HostState:
     not_before: float = float("-inf")
     adaptive_delay_seconds: float = 0.0
     crawl_delay_seconds: float = 0.0
+    latency_seconds: float = 0.0
+    reserved_until: float = float("-inf")
 
 
 class HostThrottle:
@@ -57,37 +68,60 @@ class HostThrottle:
     def delay_for(self, host: str) -> float:
         """Seconds before a new request to ``host`` may start, 0.0 if it may start now.
 
-        Lets the caller keep a throttled host's work out of its window instead
-        of parking it in ``slot()``. Waiting for a free concurrency slot comes
-        on top; ``saturated()`` tells whether there is one.
+        Waiting for a free concurrency slot comes on top.
         """
         state = self._states.get(host)
         if state is None:
             return 0.0
         return max(0.0, self._next_start(state) - self._clock())
 
-    def saturated(self, host: str) -> bool:
-        """True when every concurrency slot of ``host`` is taken."""
-        state = self._states.get(host)
-        return state is not None and state.semaphore.locked()
-
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        """Hold one of ``host``'s slots, entered no earlier than its pacing allows."""
+    async def slot(self, host: str, waiting: Waiting | None = None) -> AsyncIterator[None]:
+        """Hold one of ``host``'s slots, entered no earlier than its pacing allows.
+
+        ``waiting(host)`` surrounds the wait when there is one; it may raise to give up the turn.
+        """
         state = self._touch(host)
         state.users += 1
         try:
-            async with state.semaphore:
-                while (wait := self._next_start(state) - self._clock()) > 0:
-                    # Re-checked after every sleep: a Retry-After or back-off
-                    # may have arrived, or another holder took this start.
-                    await asyncio.sleep(wait)
-                state.last_start = self._clock()
+            if waiting is not None and (state.semaphore.locked() or self._next_start(state) > self._clock()):
+                async with waiting(host):
+                    await self._enter(state)
+            else:
+                await self._enter(state)
+            try:
                 yield
+            finally:
+                state.semaphore.release()
         finally:
             state.users -= 1
             state.last_used = self._clock()
             self._collect()
+
+    async def _enter(self, state: _HostState) -> None:
+        await state.semaphore.acquire()
+        try:
+            while (wait := self._next_start(state) - self._clock()) > 0:
+                # Re-checked after every sleep: a Retry-After or back-off
+                # may have arrived, or another holder took this start.
+                await asyncio.sleep(wait)
+        except BaseException:
+            state.semaphore.release()
+            raise
+        state.last_start = self._clock()
+
+    def reserve(self, host: str) -> float:
+        """Seconds from now at which one more request to ``host`` should come back; each call books a later turn.
+
+        A turn lasts the host's pacing delay, or its time to answer shared
+        among its concurrency slots, whichever is longer: booked turns spread
+        the returns out instead of bringing them all back at once.
+        """
+        state = self._touch(host)
+        now = self._clock()
+        turn = max(self._delay(state), state.latency_seconds / self._config.max_connections_per_host)
+        state.reserved_until = max(state.reserved_until, self._next_start(state), now) + turn
+        return state.reserved_until - now
 
     def record_response(
         self, host: str, *, status: int, elapsed_seconds: float, retry_after_seconds: float | None = None
@@ -96,6 +130,7 @@ class HostThrottle:
         state = self._states.get(host)
         if state is None:
             return
+        state.latency_seconds += _LATENCY_WEIGHT * (elapsed_seconds - state.latency_seconds)
         if retry_after_seconds is not None:
             state.not_before = max(state.not_before, self._clock() + retry_after_seconds)
         if status in _DISTRESS_STATUSES or elapsed_seconds > self._config.slow_response_seconds:
@@ -116,13 +151,11 @@ class HostThrottle:
         state = self._touch(host)
         state.crawl_delay_seconds = min(seconds or 0.0, self._config.max_delay_per_host_seconds)
 
+    def _delay(self, state: _HostState) -> float:
+        return max(self._config.min_delay_per_host_seconds, state.crawl_delay_seconds, state.adaptive_delay_seconds)
+
     def _next_start(self, state: _HostState) -> float:
-        delay = max(
-            self._config.min_delay_per_host_seconds,
-            state.crawl_delay_seconds,
-            state.adaptive_delay_seconds,
-        )
-        return max(state.last_start + delay, state.not_before)
+        return max(state.last_start + self._delay(state), state.not_before)
 
     def _back_off(self, state: _HostState) -> None:
         if not self._config.adaptive_delay_enabled:
@@ -167,9 +200,9 @@ class HostThrottle:
             recently_used = now - state.last_used < idle_seconds
             if recently_used and excess <= 0:
                 break
-            # A host still inside its pacing delay keeps its state, or the
-            # next request could start early.
-            if state.users == 0 and self._next_start(state) <= now:
+            # A host still inside its pacing delay or its booked turns keeps
+            # its state, or the next request could start early.
+            if state.users == 0 and max(self._next_start(state), state.reserved_until) <= now:
                 doomed.append(host)
                 excess -= 1
         for host in doomed:

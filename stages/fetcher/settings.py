@@ -1,4 +1,4 @@
-"""The fetcher stage's own settings: retries. HTTP settings are in ``config.py``."""
+"""The fetcher stage's own settings: retries, and where URLs wait. HTTP settings are in ``config.py``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,25 @@ from stages.core.settings import require, setting
 
 
 @dataclass(frozen=True, kw_only=True)
-class RetryConfig:
-    """Retries of timeouts, connection errors, 429 and 5xx."""
+class ScheduleConfig:
+    """Retries of timeouts, connection errors, 429 and 5xx; URLs waiting for their host."""
 
     max_attempts: int = setting(4, "tries per URL before it goes to the DLQ")
     retry_base_delay_seconds: float = setting(1.0, "first retry delay; doubles per attempt, with jitter")
     retry_max_delay_seconds: float = setting(60.0, "longest retry delay (also caps Retry-After)")
+    max_parked_messages: int = setting(
+        1000, "URL messages that may wait for a busy host or a retry's time outside the window (~8 KiB each)"
+    )
+    max_parked_per_host: int = setting(32, "of those, how many may wait for one busy host")
+    max_host_wait_seconds: float = setting(
+        2.0, "a URL that cannot park waits this long in the window for its host, then is deferred through Kafka"
+    )
 
     def __post_init__(self) -> None:
         require(self.max_attempts >= 1, "max_attempts", self.max_attempts, "must be at least 1")
         require(0 < self.retry_base_delay_seconds <= self.retry_max_delay_seconds, "retry_base_delay_seconds",
                 self.retry_base_delay_seconds, "must be positive and at most --retry-max-delay-seconds")
+        require(self.max_parked_messages >= 0, "max_parked_messages", self.max_parked_messages, "must be at least 0")
+        require(self.max_parked_per_host >= 0, "max_parked_per_host", self.max_parked_per_host, "must be at least 0")
+        require(self.max_host_wait_seconds > 0, "max_host_wait_seconds", self.max_host_wait_seconds,
+                "must be greater than 0")

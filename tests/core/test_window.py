@@ -41,3 +41,20 @@ def test_shrink_halves_down_to_one_and_grow_restores():
     for _ in range(5):
         window.grow()
     assert window.limit_messages == 8 and not window.shrunk
+
+
+def test_a_lent_message_makes_room_and_takes_its_count_back():
+    window = Window(max_messages=2, max_bytes=1000)
+    window.acquire(10)
+    window.acquire(10)
+    assert not window.has_room()
+    with window.lent(limit=1) as lent:
+        assert lent and window.has_room() and window.bytes == 20
+        window.acquire(10)
+        with window.lent(limit=1) as second:
+            assert not second and not window.has_room()
+    assert window.messages == 3 and not window.has_room()
+    window.release(10)
+    assert not window.has_room()
+    window.release(10)
+    assert window.has_room()
