@@ -97,6 +97,11 @@ _marks = st.sampled_from(["", "$", "€", "£", "¥", "₹", *sorted(ISO_CODES)[
 _ints = st.one_of(
     st.integers(0, 999_999).map(str),
     st.integers(1_000, 99_999_999).map(lambda n: f"{n:,}"),
+    st.integers(1_000, 99_999_999).map(lambda n: f"{n:,}".replace(",", "'")),
+)
+_comma_decimal_ints = st.one_of(
+    st.integers(0, 999_999).map(str),
+    st.integers(1_000, 99_999_999).map(lambda n: f"{n:,}".replace(",", ".")),
 )
 _fracs = st.sampled_from(["", ".5", ".99", ".05", ".00"])
 _spaces = st.sampled_from(["", " ", "\u00a0"])
@@ -107,11 +112,25 @@ def test_the_shortcut_for_common_shapes_agrees_with_price_parser(
     before: str, after: str, number: str, fraction: str, gap: str
 ) -> None:
     """prices.py reads "$1,234.56"-shaped text itself; it must mean what price-parser would say."""
-    text = f"{before}{gap}{number}{fraction}" if not after else f"{number}{fraction}{gap}{after}"
+    assert_agrees_with_price_parser(
+        f"{before}{gap}{number}{fraction}" if not after else f"{number}{fraction}{gap}{after}"
+    )
+
+
+@given(before=_marks, after=_marks, number=_comma_decimal_ints, cents=st.integers(0, 99), gap=_spaces)
+def test_the_shortcut_for_comma_decimals_agrees_with_price_parser(
+    before: str, after: str, number: str, cents: int, gap: str
+) -> None:
+    """"1.234,56 €" and "12,50 EUR" are read by prices.py too."""
+    amount = f"{number},{cents:02d}"
+    assert_agrees_with_price_parser(f"{before}{gap}{amount}" if not after else f"{amount}{gap}{after}")
+
+
+def assert_agrees_with_price_parser(text: str) -> None:
     reference = ReferencePrice.fromstring(text)
     ours = parse_price(text)
-    assert ours.amount == format(reference.amount, "f")
-    assert ours.currency == iso_currency(reference.currency)
+    assert ours.amount == format(reference.amount, "f"), text
+    assert ours.currency == iso_currency(reference.currency), text
 
 
 def test_free_is_zero_as_price_parser_reads_it() -> None:
