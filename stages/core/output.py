@@ -1,7 +1,8 @@
 """The one way stages produce: send and wait for Kafka's acknowledgement.
 
 A stage's ``handle`` returns only after its outputs are acknowledged, which
-is what lets the runner commit the input offset right after.
+is what lets the runner commit the input offset right after. Records are
+packed into batches across concurrent messages (``packing.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from aiokafka import AIOKafkaProducer
 from stages.core import dlq
 from stages.core.envelope import Envelope
 from stages.core.errors import CrawlpipeError
+from stages.core.packing import BatchPacker, Record
 
-Headers = list[tuple[str, bytes]]
+__all__ = ["Output", "OutputCounts", "Record"]
 
 
 @dataclass
@@ -27,17 +29,9 @@ class OutputCounts:
     dlq_by_class: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    headers: Headers | None = None
-
-
 class Output:
-    def __init__(self, producer: AIOKafkaProducer, *, stage: str, dlq_topic: str) -> None:
-        self._producer = producer
+    def __init__(self, producer: AIOKafkaProducer, *, stage: str, dlq_topic: str, linger_seconds: float) -> None:
+        self._packer = BatchPacker(producer, linger_seconds=linger_seconds)
         self._stage = stage
         self._dlq_topic = dlq_topic
         self.counts = OutputCounts()
@@ -51,26 +45,27 @@ class Output:
         await self.send_all((record,))
 
     async def send_all(self, records: Iterable[Record]) -> None:
-        """Queue every record, then wait for all acknowledgements (batched by the producer)."""
-        pending = []
+        """Queue every record, then wait for all acknowledgements (batched with other messages' records)."""
+        records = tuple(records)
+        await self._deliver(records)
         for record in records:
-            future = await self._producer.send(record.topic, record.value, key=record.key, headers=record.headers)
-            pending.append((record, future))
-        if not pending:
-            return
-        await asyncio.gather(*(future for _, future in pending))
-        for record, _ in pending:
             size = len(record.value)
             self.counts.produced += 1
             self.counts.produced_bytes += size
             for callback in self._listeners.get(record.topic, ()):
                 callback(size)
 
+    async def _deliver(self, records: Iterable[Record]) -> None:
+        deliveries = await self._packer.pack(records)
+        if deliveries:
+            # Shielded: a batch is shared with other messages, whose wait must not be cancelled with ours.
+            await asyncio.shield(asyncio.gather(*deliveries))
+
     async def dead_letter(self, error: CrawlpipeError, *, attempt: int = 1, envelope: Envelope | None = None,
                           topic: str | None = None, key: bytes | None = None, value: bytes | None = None,
                           line: int | None = None) -> None:
         key, value = dlq.record(self._stage, error, attempt=attempt, envelope=envelope,
                                  topic=topic, key=key, value=value, line=line)
-        await (await self._producer.send(self._dlq_topic, value, key=key))
+        await self._deliver((Record(self._dlq_topic, value, key=key),))
         self.counts.dlq += 1
         self.counts.dlq_by_class[error.error_class] = self.counts.dlq_by_class.get(error.error_class, 0) + 1

@@ -79,7 +79,8 @@ class StageRunner:
                                        client_id=self.client_id, max_poll_records=config.max_in_flight)
         self.producer = kafka.producer(kafka_config, client_id=self.client_id)
         self.admin = kafka.admin(kafka_config, client_id=self.client_id)
-        self.output = Output(self.producer, stage=stage.name, dlq_topic=kafka_config.topic_dlq)
+        self.output = Output(self.producer, stage=stage.name, dlq_topic=kafka_config.topic_dlq,
+                             linger_seconds=kafka_config.producer_linger_ms / 1000)
         self.pauses = PauseState(self.consumer, stage.name)
         self.limit_bytes = effective_limit_bytes(config, cgroup_limit_bytes())
         self.memory = MemoryGuard(config, self.limit_bytes, self.window, self.pauses)

@@ -60,7 +60,8 @@ async def publish(kafka_config: KafkaConfig, lines: Iterable[str], *, errors: IO
                   progress=None) -> PublishResult:
     producer = kafka.producer(kafka_config, client_id="crawlpipe-publish")
     await kafka.start(producer, kafka_config)
-    output = Output(producer, stage="publish", dlq_topic=kafka_config.topic_dlq)
+    output = Output(producer, stage="publish", dlq_topic=kafka_config.topic_dlq,
+                    linger_seconds=kafka_config.producer_linger_ms / 1000)
     result = PublishResult()
     pending: list[Record] = []
     try:

@@ -161,7 +161,7 @@ class _KeptOutput(Output):
 
     def __init__(self) -> None:
         # No producer: the parser stage only sends through send_all, overridden below.
-        super().__init__(None, stage="replay", dlq_topic="")  # type: ignore[arg-type]
+        super().__init__(None, stage="replay", dlq_topic="", linger_seconds=0)  # type: ignore[arg-type]
         self.records: list[Record] = []
 
     async def send_all(self, records: Sequence[Record]) -> None:
