@@ -6,7 +6,7 @@ past the consumer ever touches aiokafka's raw record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
 
@@ -21,18 +21,15 @@ class Envelope:
     headers: tuple[tuple[str, bytes], ...]
     timestamp_ms: int
 
-    @property
-    def tp(self) -> TopicPartition:
-        return TopicPartition(self.topic, self.partition)
+    # Worked out once: the runner asks for both several times per message.
+    tp: TopicPartition = field(init=False, repr=False, compare=False)
+    size: int = field(init=False, repr=False, compare=False)
+    """Bytes this message costs the window: its key, value and headers."""
 
-    @property
-    def size(self) -> int:
-        """Bytes this message costs the window: its key, value and headers."""
-        return (
-            len(self.value)
-            + (len(self.key) if self.key else 0)
-            + sum(len(k) + len(v) for k, v in self.headers)
-        )
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tp", TopicPartition(self.topic, self.partition))
+        size = len(self.value) + (len(self.key) if self.key else 0) + sum(len(k) + len(v) for k, v in self.headers)
+        object.__setattr__(self, "size", size)
 
     def header(self, name: str) -> bytes | None:
         for key, value in self.headers:

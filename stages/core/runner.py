@@ -2,7 +2,8 @@
 
 Per message: (1) the window admits it or it is left in Kafka (the partition
 is sought back), (2) the offset tracker records it, (3) the stage's
-``handle`` runs as its own task, (4) errors at the edge become a DLQ record,
+``handle`` runs as its own task (a ``batched`` stage gets a poll's messages
+in one task), (4) errors at the edge become a DLQ record,
 (5) the offset is marked finished and committed later up to the highest
 contiguous finished offset. Backpressure (window, downstream lag, memory)
 pauses partitions while the poll loop keeps polling.
@@ -22,7 +23,6 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from stages.core import kafka
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
-from stages.core.errors import CrawlpipeError
 from stages.core.lag import LagWatcher
 from stages.core.memory import HotSpots, MemoryGuard, budget, cgroup_limit_bytes, check_budget, effective_limit_bytes
 from stages.core.metrics import MetricsConfig, MetricsServer
@@ -72,7 +72,7 @@ class StageRunner:
         self.tracker = OffsetTracker()
         self.counts = Counts()
         self.hot_spots = HotSpots()
-        self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
+        self._tasks: dict[asyncio.Task[None], frozenset[TopicPartition]] = {}
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
         self.consumer = kafka.consumer(kafka_config, stage.input_topic, group=self.group,
@@ -160,6 +160,7 @@ class StageRunner:
             self._admit_batch(await self.consumer.getmany(timeout_ms=0))
 
     def _admit_batch(self, batch: dict[TopicPartition, list]) -> None:
+        admitted: list[tuple[Envelope, int]] = []
         for tp, records in batch.items():
             for record in records:
                 if self.until is not None and record.offset >= self.until.get(tp, 0):
@@ -175,38 +176,46 @@ class StageRunner:
                     # Leave the rest of this partition in Kafka, not in RAM.
                     self.consumer.seek(tp, record.offset)
                     break
-                self._admit(envelope)
+                admitted.append((envelope, self._admit(envelope)))
+                if not self.stage.batched:
+                    self._start([admitted.pop()])
+        if admitted:
+            self._start(admitted)
 
-    def _admit(self, envelope: Envelope) -> None:
+    def _admit(self, envelope: Envelope) -> int:
         token = self.tracker.begin(envelope.tp, envelope.offset)
         self.window.acquire(envelope.size)
         self.counts.consumed += 1
         self.counts.consumed_bytes += envelope.size
-        task = asyncio.create_task(self._process(envelope, token))
-        self._tasks[task] = envelope.tp
+        return token
+
+    def _start(self, admitted: list[tuple[Envelope, int]]) -> None:
+        task = asyncio.create_task(self._process(admitted))
+        self._tasks[task] = frozenset(envelope.tp for envelope, _ in admitted)
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
 
-    async def _process(self, envelope: Envelope, token: int) -> None:
+    async def _process(self, admitted: list[tuple[Envelope, int]]) -> None:
         try:
-            try:
-                await self.stage.handle(envelope)
-            except CrawlpipeError as error:
-                log.info("%s %s to DLQ: %s: %s", self.stage.name, envelope.where(), error.error_class, error)
-                await self.output.dead_letter(error, attempt=self.stage.attempt(envelope), envelope=envelope)
-            self.tracker.finish(envelope.tp, envelope.offset, token)
-            self.counts.finished += 1
+            errors = await self.stage.handle_batch([envelope for envelope, _ in admitted])
+            for (envelope, token), error in zip(admitted, errors, strict=True):
+                if error is not None:
+                    log.info("%s %s to DLQ: %s: %s", self.stage.name, envelope.where(), error.error_class, error)
+                    await self.output.dead_letter(error, attempt=self.stage.attempt(envelope), envelope=envelope)
+                self.tracker.finish(envelope.tp, envelope.offset, token)
+                self.counts.finished += 1
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a broker failure: stop, commit nothing unacknowledged
-            log.exception("%s failed on %s", self.stage.name, envelope.where())
+            log.exception("%s failed on %s", self.stage.name, admitted[0][0].where())
             if self._failure is None:
                 self._failure = exc
             self._stopping.set()
         finally:
-            self.window.release(envelope.size)
+            for envelope, _ in admitted:
+                self.window.release(envelope.size)
 
     async def _commit_loop(self) -> None:
         while True:
@@ -232,7 +241,7 @@ class StageRunner:
                 self.request_stop()
 
     async def drain(self, partitions: set[TopicPartition], timeout: float) -> None:
-        tasks = [task for task, tp in self._tasks.items() if tp in partitions]
+        tasks = [task for task, tps in self._tasks.items() if tps & partitions]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 

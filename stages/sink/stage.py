@@ -7,8 +7,12 @@ upserts by product id, so redelivered records collapse into one row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from stages.core.config import MIB, KafkaConfig
 from stages.core.envelope import Envelope
+from stages.core.errors import CrawlpipeError
 from stages.core.messages import decode_json
 from stages.core.stage import Stage, StageContext
 from stages.sink.batcher import Batcher
@@ -22,6 +26,8 @@ class SinkStage(Stage):
     output_ratio = 2.0
     # Product records are small, and a storage transaction wants hundreds of them.
     runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 8 * MIB}
+    # Thousands of small records a second: one task per poll, not per record.
+    batched = True
 
     def __init__(self, kafka_config: KafkaConfig, config: SinkConfig) -> None:
         self._kafka = kafka_config
@@ -49,6 +55,19 @@ class SinkStage(Stage):
             await self._storage.close()
             self._storage = None
 
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle_batch(self, envelopes: Sequence[Envelope]) -> list[CrawlpipeError | None]:
         assert self._batcher is not None
-        await self._batcher.add(decode_json(envelope, "product"))
+        errors: list[CrawlpipeError | None] = []
+        records: list[dict[str, Any]] = []
+        positions: list[int] = []
+        for envelope in envelopes:
+            try:
+                records.append(decode_json(envelope, "product"))
+            except CrawlpipeError as error:
+                errors.append(error)
+            else:
+                positions.append(len(errors))
+                errors.append(None)
+        for position, refused in zip(positions, await self._batcher.add_all(records), strict=True):
+            errors[position] = refused
+        return errors
