@@ -62,6 +62,10 @@ class RunnerConfig:
                                            "0 = 80% of the memory limit")
     memory_overhead_mb: int = setting(80, "fixed memory of a stage process (interpreter, libraries)")
     memory_check_interval_seconds: float = setting(1.0, "how often RSS is read; 0 turns the guard off")
+    malloc_keep_mb: int = setting(
+        8, "freed heap glibc malloc keeps for reuse instead of returning it (and faulting it back in) per page; "
+           "0 keeps glibc's defaults"
+    )
     shutdown_timeout_seconds: float = setting(20.0, "on SIGTERM, how long in-flight work may take to finish")
 
     def __post_init__(self) -> None:
@@ -73,6 +77,7 @@ class RunnerConfig:
         require(self.lag_low_water_bytes <= self.lag_high_water_bytes, "lag_low_water_bytes",
                 self.lag_low_water_bytes, "must not exceed --lag-high-water-bytes")
         require(self.memory_limit_mb > 0, "memory_limit_mb", self.memory_limit_mb, "must be positive")
+        require(self.malloc_keep_mb >= 0, "malloc_keep_mb", self.malloc_keep_mb, "must be 0 (off) or positive")
         require(0 <= self.memory_soft_limit_mb, "memory_soft_limit_mb", self.memory_soft_limit_mb,
                 "must be 0 (automatic) or positive")
         require(self.poll_timeout_seconds > 0, "poll_timeout_seconds", self.poll_timeout_seconds,

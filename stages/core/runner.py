@@ -21,10 +21,18 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig, RunnerConfig
+from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.lag import LagWatcher
-from stages.core.memory import HotSpots, MemoryGuard, budget, cgroup_limit_bytes, check_budget, effective_limit_bytes
+from stages.core.memory import (
+    HotSpots,
+    MemoryGuard,
+    budget,
+    cgroup_limit_bytes,
+    check_budget,
+    effective_limit_bytes,
+    keep_freed_heap,
+)
 from stages.core.metrics import MetricsConfig, MetricsServer
 from stages.core.offsets import OffsetTracker
 from stages.core.output import Output
@@ -105,6 +113,7 @@ class StageRunner:
         planned = budget(self.config, self.kafka_config, output_ratio=self.stage.output_ratio,
                          stage_bytes=self.stage.extra_memory_bytes(self.config))
         check_budget(self.stage.name, planned, self.limit_bytes)
+        keep_freed_heap(self.config.malloc_keep_mb * MIB)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)

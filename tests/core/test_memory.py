@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.errors import ConfigError
 from stages.core.memory import budget, cgroup_limit_bytes, check_budget, effective_limit_bytes
+from tests.conftest import ROOT
 
 
-def test_budget_adds_window_outputs_prefetch_producer_and_overhead():
-    runner = RunnerConfig(max_in_flight_bytes=10 * MIB, memory_overhead_mb=50)
+def test_budget_adds_window_outputs_prefetch_producer_overhead_and_kept_heap():
+    runner = RunnerConfig(max_in_flight_bytes=10 * MIB, memory_overhead_mb=50, malloc_keep_mb=4)
     kafka = KafkaConfig(fetch_max_bytes=4 * MIB, max_partition_fetch_bytes=1 * MIB, max_request_bytes=2 * MIB)
     planned = budget(runner, kafka, output_ratio=0.5)
-    assert planned.total_bytes == (10 + 5 + 4 + 2 + 50) * MIB
-    assert budget(runner, kafka, output_ratio=0.5, stage_bytes=3 * MIB).total_bytes == (10 + 5 + 4 + 2 + 3 + 50) * MIB
+    assert planned.total_bytes == (10 + 5 + 4 + 2 + 50 + 8) * MIB
+    assert budget(runner, kafka, output_ratio=0.5, stage_bytes=3 * MIB).total_bytes == (10 + 5 + 4 + 2 + 3 + 50 + 8) * MIB
 
 
 def test_a_budget_over_the_limit_refuses_to_start_and_says_what_to_tune():
@@ -31,3 +35,33 @@ def test_the_cgroup_limit_wins_when_lower(tmp_path):
     limit_file.write_text("max\n")
     assert cgroup_limit_bytes(limit_file) is None
     assert cgroup_limit_bytes(tmp_path / "absent") is None
+
+
+FAULTS_PER_PAGE = """
+import resource, sys
+from stages.core.memory import keep_freed_heap
+from stages.demoshop.catalog import Catalog
+from stages.demoshop.pages import render_listing
+from stages.parser.extract import extract_page
+kept = keep_freed_heap(int(sys.argv[1]))
+catalog = Catalog(40)
+pages = [render_listing(catalog, n) for n in range(1, 41)]
+extract_page(pages[0], url="http://127.0.0.1/", header_charset="utf-8", rules=None)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for page in pages:
+    extract_page(page, url="http://127.0.0.1/", header_charset="utf-8", rules=None)
+print(kept, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / len(pages))
+"""
+
+
+def faults_per_page(keep_bytes: int) -> tuple[str, float]:
+    out = subprocess.run([sys.executable, "-c", FAULTS_PER_PAGE, str(keep_bytes)], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.split()
+    return out[0], float(out[1])
+
+
+def test_kept_heap_is_reused_instead_of_faulted_in_again_for_every_page():
+    kept, faults = faults_per_page(8 * MIB)
+    default_kept, default_faults = faults_per_page(0)
+    assert (kept, default_kept) == ("True", "False")
+    assert faults * 4 < default_faults, (faults, default_faults)
