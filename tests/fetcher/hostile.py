@@ -3,8 +3,10 @@
 One aiohttp app, served on 127.0.0.1 and 127.0.0.2 (two "hosts", both
 loopback), with one route per bad behaviour a crawler meets on the web:
 trickling, stalling, huge and bomb bodies, redirect loops, 429/503, resets,
-wrong content types, robots.txt rules and a slow host. The server counts hits
-per path and exposes events so tests can assert on ordering, not timing.
+wrong content types, robots.txt rules and slow hosts (one that waits for the
+test, one that answers slowly, one that is busy for a few seconds). The
+server counts hits per path and exposes events so tests can assert on
+ordering, not timing.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gzip
+import time
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -68,6 +71,12 @@ class HostileServer:
         self.slow_arrivals = 0
         self.slow_arrived = asyncio.Event()
         self.release_slow = asyncio.Event()
+        self.sluggish_seconds = 0.6
+        self.sluggish_arrived = asyncio.Event()
+        self.busy_seconds = 3
+        self.busy_until: float | None = None
+        self.busy_arrived = asyncio.Event()
+        self.busy_refused_at: list[float] = []
         self.port = 0
         self.slow_port = 0
         self._runner: web.AppRunner | None = None
@@ -108,6 +117,8 @@ class HostileServer:
                 web.get("/bad-charset", self._bad_charset),
                 web.get("/no-content-type", self._no_content_type),
                 web.get("/slow", self._slow),
+                web.get("/sluggish/{n}", self._sluggish),
+                web.get("/busy/{n}", self._busy),
             ]
         )
         # handler_cancellation: a handler whose client hung up is cancelled,
@@ -160,6 +171,11 @@ class HostileServer:
                 self.huge_bytes_sent += len(CHUNK)
         except ConnectionResetError:
             self.huge_hung_up.set()  # what the client should do; the test awaits it
+        except asyncio.CancelledError:
+            # The same hang-up, seen first by aiohttp: handler_cancellation
+            # cancels the handler while its write waits on a full socket buffer.
+            self.huge_hung_up.set()
+            raise
         return response
 
     async def _huge_declared(self, request: web.Request) -> web.StreamResponse:
@@ -242,4 +258,21 @@ class HostileServer:
         self.slow_arrived.set()
         # Bounded, so a failing test cannot hang on it.
         await asyncio.wait_for(self.release_slow.wait(), timeout=5)
+        return web.Response(body=HTML, content_type="text/html")
+
+    async def _sluggish(self, request: web.Request) -> web.Response:
+        """Every answer takes ``sluggish_seconds``: a host that is slow but works."""
+        self.sluggish_arrived.set()
+        await asyncio.sleep(self.sluggish_seconds)
+        return web.Response(body=HTML, content_type="text/html")
+
+    async def _busy(self, request: web.Request) -> web.Response:
+        """Busy for ``busy_seconds`` from the first request: 503 with that Retry-After until then, pages after."""
+        self.busy_arrived.set()
+        now = time.time()
+        if self.busy_until is None:
+            self.busy_until = now + self.busy_seconds
+        if now < self.busy_until:
+            self.busy_refused_at.append(now)
+            return web.Response(status=503, headers={"Retry-After": str(self.busy_seconds)}, text="busy")
         return web.Response(body=HTML, content_type="text/html")
