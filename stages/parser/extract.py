@@ -7,24 +7,19 @@ and collect the links to follow. Nothing here does I/O, and a page with
 nothing on it is an empty Extraction, not an error.
 
 Speed matters more here than anywhere else in the pipeline (the parser is its
-CPU ceiling), hence one tree per page, no serialising back to HTML, and field
-selectors queried inside each item with ``css_first``, which stops at the
-first match. selectolax 1.0 has no API to keep a compiled selector: the tree's
-one CSS parser is reused, but it parses the query string again on every call,
-and those calls are the largest cost after building the tree. Querying each
-field once over the whole document ("item field") and mapping matches back to
-items was measured faster, but lexbor silently matches nothing for some item
-selectors in that position (``:is(div.product) h2``), so it was not adopted.
+CPU ceiling), hence one tree per page, no serialising back to HTML, and each
+rule field queried once per page rather than once per item (``fields.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser
 
 from .availability import normalise_availability
 from .decoding import decode_body
+from .fields import needs_item_by_item, read_field
 from .links import LinkResolver
 from .prices import NO_PRICE, parse_price
 from .product import ExtractedProduct, merge_products
@@ -60,7 +55,7 @@ def extract_page(body: bytes, *, url: str, header_charset: str | None, rules: Si
     text, encoding = decode_body(body, header_charset)
     tree = LexborHTMLParser(text)
     links = LinkResolver.for_page(tree, url)
-    ruled = _rules_products(tree.css(rules.item), rules, links) if rules is not None and rules.item else []
+    ruled = _rules_products(tree, rules, links) if rules is not None else []
     structured = extract_structured(tree, links)
     products = merge_products([ruled, structured.json_ld, structured.microdata, structured.opengraph])
     if len(products) == 1 and products[0].url is None:
@@ -77,40 +72,30 @@ def extract_page(body: bytes, *, url: str, header_charset: str | None, rules: Si
     )
 
 
-def _rules_products(items: list[LexborNode], rules: SiteRules, links: LinkResolver) -> list[ExtractedProduct]:
+def _rules_products(tree: LexborHTMLParser, rules: SiteRules, links: LinkResolver) -> list[ExtractedProduct]:
     """Apply the site's field selectors to each item element."""
-    products = []
-    for item in items:
-        price_text = _read(item, rules.price)
-        products.append(
-            ExtractedProduct(
-                title=_read(item, rules.title),
-                price=parse_price(price_text, rules.currency) if price_text else NO_PRICE,
-                url=links.resolve(_read(item, rules.link)),
-                image=links.resolve(_read(item, rules.image)),
-                sku=_read(item, rules.sku),
-                availability=normalise_availability(_read(item, rules.availability)),
-                method="rules",
-            )
+    if not rules.item or not (items := tree.css(rules.item)):
+        return []
+    item_by_item = needs_item_by_item(tree, rules.item)
+
+    def column(spec: FieldSpec | None) -> list[str | None]:
+        return read_field(tree, rules.item or "", items, spec, item_by_item=item_by_item)
+
+    return [
+        ExtractedProduct(
+            title=title,
+            price=parse_price(price_text, rules.currency) if price_text else NO_PRICE,
+            url=links.resolve(link),
+            image=links.resolve(image),
+            sku=sku,
+            availability=normalise_availability(availability),
+            method="rules",
         )
-    return products
-
-
-def _read(item: LexborNode, spec: FieldSpec | None) -> str | None:
-    """The value a field spec points at inside `item`, whitespace-collapsed; None if absent or empty.
-
-    Text is the element's textContent (text nodes joined without separators),
-    so a price split over spans ("<span>$</span>12<sup>.99</sup>") stays whole.
-    """
-    if spec is None:
-        return None
-    node = item if spec.css is None else item.css_first(spec.css)
-    if node is None:
-        return None
-    value = node.attrs.get(spec.attr) if spec.attr is not None else node.text()
-    if not value:
-        return None
-    return " ".join(value.split()) or None
+        for title, price_text, link, image, sku, availability in zip(
+            column(rules.title), column(rules.price), column(rules.link), column(rules.image), column(rules.sku),
+            column(rules.availability), strict=True,
+        )
+    ]
 
 
 def _with_page_url(
