@@ -6,8 +6,8 @@ millisecond more; a parser page of 40 products paid both for every page.
 Appending to a ``BatchBuilder`` costs about 3 us a record, so records of all
 in-flight messages go into one open batch per partition, which is closed and
 handed to the producer when full or ``linger_seconds`` after its first
-record. Partitions are chosen by aiokafka's ``DefaultPartitioner`` (murmur2,
-as the Java client does), so a key lands where any other producer puts it.
+record. Partitions are chosen as Kafka's default partitioner does
+(``partitions.py``), so a key lands where any other producer puts it.
 
 Memory: at most one open batch per partition (``--producer-max-batch-bytes``
 each), holding records whose senders still wait for their acknowledgement.
@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
+
+from stages.core.partitions import partition_for
 
 Headers = list[tuple[str, bytes]]
 
@@ -45,7 +46,6 @@ class BatchPacker:
     def __init__(self, producer: AIOKafkaProducer, *, linger_seconds: float) -> None:
         self._producer = producer
         self._linger_seconds = linger_seconds
-        self._partitioner = DefaultPartitioner()
         self._open: dict[TopicPartition, _OpenBatch] = {}
         # One batch at a time per partition enters the producer, in order.
         self._locks: dict[TopicPartition, asyncio.Lock] = {}
@@ -59,7 +59,7 @@ class BatchPacker:
             choices = partitions.get(record.topic)
             if choices is None:
                 choices = partitions[record.topic] = sorted(await self._producer.partitions_for(record.topic))
-            tp = TopicPartition(record.topic, self._partitioner(record.key, choices, choices))
+            tp = TopicPartition(record.topic, partition_for(record.key, choices))
             deliveries.add(self._append(tp, record))
         return deliveries
 
