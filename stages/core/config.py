@@ -26,7 +26,9 @@ class KafkaConfig:
     fetch_max_bytes: int = setting(16 * MIB, "consumer: most bytes one fetch may return (the prefetch bound)")
     max_partition_fetch_bytes: int = setting(1 * MIB, "consumer: most bytes per partition per fetch")
     producer_linger_ms: int = setting(5, "producer: how long to wait to fill a batch")
-    producer_max_batch_bytes: int = setting(256 * 1024, "producer: batch size per partition")
+    producer_max_batch_bytes: int = setting(
+        768 * 1024, "producer: batch size per partition (below a default topic's 1 MiB max.message.bytes)"
+    )
     max_request_bytes: int = setting(17 * MIB, "producer: largest request (a raw page must fit)")
     compression: str = setting("zstd", "producer compression: zstd, lz4, gzip or none")
     request_timeout_seconds: float = setting(30.0, "timeout of one request to the broker")

@@ -40,6 +40,7 @@ class _OpenBatch:
     builder: BatchBuilder
     delivered: asyncio.Future[None]
     timer: asyncio.TimerHandle | None = None
+    due: bool = False
 
 
 class BatchPacker:
@@ -75,9 +76,16 @@ class BatchPacker:
     def _start(self, tp: TopicPartition) -> _OpenBatch:
         loop = asyncio.get_running_loop()
         batch = _OpenBatch(self._producer.create_batch(), loop.create_future())
-        batch.timer = loop.call_later(self._linger_seconds, self._flush, tp)
+        batch.timer = loop.call_later(self._linger_seconds, self._linger_out, tp)
         self._open[tp] = batch
         return batch
+
+    def _linger_out(self, tp: TopicPartition) -> None:
+        lock = self._locks.get(tp)
+        if lock is not None and lock.locked():
+            self._open[tp].due = True
+        else:
+            self._flush(tp)
 
     def _flush(self, tp: TopicPartition) -> None:
         batch = self._open.pop(tp)
@@ -99,6 +107,10 @@ class BatchPacker:
         except Exception as exc:  # handed to every sender waiting on this batch
             batch.delivered.set_exception(exc)
             return
+        finally:
+            following = self._open.get(tp)
+            if following is not None and following.due:
+                self._flush(tp)
         sent.add_done_callback(lambda done: _settle(batch.delivered, done))
 
 
