@@ -34,25 +34,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import os
-import platform
 import resource
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from harness import ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, wait_until
+from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, machine, nginx,
+                     shop_dir, tree_cpu_seconds)
 from scale import machine_busy_seconds
 from soak import committed
 
@@ -63,7 +57,6 @@ from aiokafka import TopicPartition
 from stages.core import kafka
 from stages.core.config import KafkaConfig
 from stages.demoshop.catalog import Catalog
-from stages.demoshop.site import write_site
 
 CRAWLERS = ("crawlpipe", "single_process", "scrapy")
 STAGES = ("fetcher", "parser", "sink")
@@ -125,86 +118,6 @@ class RssSampler:
         finally:
             self._done.set()
             thread.join()
-
-
-# ---------------------------------------------------------------- the site and nginx
-
-def shop_dir(cache: Path, pages: int) -> Path:
-    """The static shop for ``pages``, written once; the marker is written last, so a partial tree is redone."""
-    directory = cache / str(pages)
-    marker = directory / ".complete"
-    if not marker.exists():
-        started = time.monotonic()
-        written = write_site(Catalog(pages), directory)
-        marker.write_text(f"{written.files} files, {written.bytes} bytes\n")
-        print(f"e2e: wrote {written.files} files ({written.bytes / 2**20:.0f} MB) in "
-              f"{time.monotonic() - started:.0f} s to {directory}", file=sys.stderr)
-    return directory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def nginx_conf(site: Path, state: Path, port: int) -> str:
-    # A root master hands requests to workers running as "user" (default nobody, which may not
-    # read the cache); running them as whoever runs the benchmark needs no permission changes.
-    user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
-    temp = "\n".join(f"    {kind}_temp_path {state / kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                          "uwsgi", "scgi"))
-    return f"""{user}worker_processes 1;
-daemon off;
-pid {state / 'nginx.pid'};
-error_log {state / 'error.log'} warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-{temp}
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-    keepalive_requests 1000000;
-    types {{ text/html html; text/plain txt; }}
-    default_type application/octet-stream;
-    server {{
-        listen 127.0.0.1:{port};
-        root {site};
-    }}
-}}
-"""
-
-
-@contextlib.contextmanager
-def nginx(site: Path) -> Iterator[tuple[str, psutil.Process]]:
-    """nginx serving ``site`` on a free loopback port; yields the base URL and the master process."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    with tempfile.TemporaryDirectory(prefix="e2e-nginx-") as tmp:
-        state = Path(tmp)
-        port = free_port()
-        (state / "nginx.conf").write_text(nginx_conf(site, state, port))
-        process = subprocess.Popen([binary, "-p", str(state), "-e", str(state / "error.log"),
-                                    "-c", str(state / "nginx.conf")], stderr=subprocess.PIPE, text=True)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            def answers() -> bool:
-                if process.poll() is not None:
-                    raise RuntimeError(f"nginx exited: {process.stderr.read()}")
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(f"{base}/robots.txt", timeout=2) as response:
-                        return response.status == 200
-                return False
-            wait_until(answers, timeout=30, interval=0.2, what="nginx")
-            yield base, psutil.Process(process.pid)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-def tree_cpu_seconds(process: psutil.Process) -> float:
-    """CPU of a process and its live children (nginx's worker)."""
-    return sum(cpu_seconds(p.pid) for p in [process, *process.children()])
 
 
 # ---------------------------------------------------------------- the crawlers
@@ -318,15 +231,6 @@ def run_process(name: str, argv: list[str], pages: int, expected: set[str], outp
 
 # ---------------------------------------------------------------- reporting
 
-def machine() -> str:
-    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), platform.processor())
-    memory = psutil.virtual_memory().total / 2**30
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"`nproc` = {os.cpu_count()} ({cpu_model}), {memory:.1f} GiB memory, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}; load average before the run: {load}")
-
-
 def median(results: list[Result], value) -> float:
     return statistics.median(value(r) for r in results)
 
@@ -395,7 +299,7 @@ def main() -> int:
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.crawlpipe_env)
     machine_text = machine()
-    site = shop_dir(args.cache, args.pages)
+    site = shop_dir(args.cache, args.pages, "e2e")
     catalog = Catalog(args.pages)
     runs: dict[str, list[Result]] = {name: [] for name in CRAWLERS}
     with nginx(site) as (base, server):

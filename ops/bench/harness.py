@@ -1,4 +1,5 @@
-"""What every benchmark under ops/bench/ shares: a private broker, the shop, stage processes, RSS sampling.
+"""What every benchmark under ops/bench/ shares: a private broker, the shop (live, or static on nginx), stage
+processes, CPU and RSS readings, the machine's description.
 
 Each benchmark starts what it measures itself, on loopback, and stops it in
 ``finally``; nothing here is imported by the package.
@@ -7,14 +8,18 @@ Each benchmark starts what it measures itself, on loopback, and stops it in
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
+import platform
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,8 +82,10 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> int:
     return process.wait()
 
 
-def crawlpipe(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "stages.cli", *args], env={**os.environ, **env}, check=True, cwd=ROOT)
+def crawlpipe(*args: str, env: dict[str, str], stdout=None) -> None:
+    """Run a ``crawlpipe`` command to its end; ``stdout`` as for ``subprocess.run`` (e.g. ``sys.stderr``)."""
+    subprocess.run([sys.executable, "-m", "stages.cli", *args], env={**os.environ, **env}, check=True, cwd=ROOT,
+                   stdout=stdout)
 
 
 @dataclass
@@ -133,3 +140,97 @@ def wait_until(check, timeout: float, interval: float = 1.0, what: str = "condit
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------- the static shop on nginx
+
+def shop_dir(cache: Path, pages: int, label: str = "bench") -> Path:
+    """The static shop for ``pages``, written once; the marker is written last, so a partial tree is redone."""
+    from stages.demoshop.catalog import Catalog
+    from stages.demoshop.site import write_site
+
+    directory = cache / str(pages)
+    marker = directory / ".complete"
+    if not marker.exists():
+        started = time.monotonic()
+        written = write_site(Catalog(pages), directory)
+        marker.write_text(f"{written.files} files, {written.bytes} bytes\n")
+        print(f"{label}: wrote {written.files} files ({written.bytes / 2**20:.0f} MB) in "
+              f"{time.monotonic() - started:.0f} s to {directory}", file=sys.stderr)
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nginx_conf(site: Path, state: Path, port: int) -> str:
+    # A root master hands requests to workers running as "user" (default nobody, which may not
+    # read the cache); running them as whoever runs the benchmark needs no permission changes.
+    user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(f"    {kind}_temp_path {state / kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                          "uwsgi", "scgi"))
+    return f"""{user}worker_processes 1;
+daemon off;
+pid {state / 'nginx.pid'};
+error_log {state / 'error.log'} warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+{temp}
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    types {{ text/html html; text/plain txt; }}
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {site};
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx(site: Path) -> Iterator[tuple[str, psutil.Process]]:
+    """nginx serving ``site`` on a free loopback port (one worker, keep-alive on, access log off);
+    yields the base URL and the master process. ``ops/bench/ensure-nginx`` installs it."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
+        state = Path(tmp)
+        port = free_port()
+        (state / "nginx.conf").write_text(nginx_conf(site, state, port))
+        process = subprocess.Popen([binary, "-p", str(state), "-e", str(state / "error.log"),
+                                    "-c", str(state / "nginx.conf")], stderr=subprocess.PIPE, text=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            def answers() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"nginx exited: {process.stderr.read()}")
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{base}/robots.txt", timeout=2) as response:
+                        return response.status == 200
+                return False
+            wait_until(answers, timeout=30, interval=0.2, what="nginx")
+            yield base, psutil.Process(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def tree_cpu_seconds(process: psutil.Process) -> float:
+    """CPU of a process and its live children (nginx's worker)."""
+    return sum(cpu_seconds(p.pid) for p in [process, *process.children()])
+
+
+def machine() -> str:
+    """One line for a results file: cores, CPU model, memory, kernel, Python, and the load before the run."""
+    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), platform.processor())
+    memory = psutil.virtual_memory().total / 2**30
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"`nproc` = {os.cpu_count()} ({cpu_model}), {memory:.1f} GiB memory, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}; load average before the run: {load}")
