@@ -14,6 +14,7 @@ The registry is this process's own, never prometheus-client's global one.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,7 +194,12 @@ def fetched(seconds: float, status: int | None) -> None:
     """One fetch ended after ``seconds``; ``status`` is None when no HTTP response came."""
     _FETCH_SECONDS.observe(seconds)
     if status is not None:
-        _HTTP_RESPONSES.labels(status=str(status)).inc()
+        _responses_with(status).inc()
+
+
+@functools.lru_cache(maxsize=1000)  # HTTP has fewer status codes; labels() costs a lock and a lookup per page
+def _responses_with(status: int) -> Counter:
+    return _HTTP_RESPONSES.labels(status=str(status))
 
 
 def parsed(seconds: float, products: int) -> None:
