@@ -2,8 +2,9 @@
 
 A stage of many small messages (the sink) may set ``batched`` and implement
 ``handle_batch`` instead: the runner then hands it each poll's messages in
-one call, saving a task and a future per message. Everything else (consuming, the window, offsets, backpressure, the DLQ,
-shutdown) is the runner's job, so the three stages cannot drift apart.
+one call, saving a task and a future per message. Everything else
+(consuming, the window, offsets, backpressure, the DLQ, shutdown) is the
+runner's job, so the three stages cannot drift apart.
 """
 
 from __future__ import annotations
