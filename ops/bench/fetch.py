@@ -73,7 +73,7 @@ from datetime import date
 from pathlib import Path
 
 from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, machine, nginx,
-                     shop_dir, tree_cpu_seconds)
+                     record_span_seconds, shop_dir, tree_cpu_seconds)
 from scale import machine_busy_seconds
 from soak import committed
 
@@ -257,31 +257,6 @@ async def watch_fetcher(config: KafkaConfig, process, pages: int, broker: int, s
         await probe.stop()
         await admin.close()
 
-
-async def record_span_seconds(config: KafkaConfig, topic: str) -> float:
-    """Seconds between the first and the last record's timestamp in ``topic``, over all partitions."""
-    admin = kafka.admin(config, client_id="bench-fetch-span")
-    await admin.start()
-    try:
-        tps = await kafka.topic_partitions(admin, topic)
-    finally:
-        await admin.close()
-    consumer = kafka.consumer(config, group=None, client_id="bench-fetch-span")
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        starts = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
-        stamps = []
-        for tp in tps:
-            if ends[tp] <= starts[tp]:
-                continue
-            for offset in (starts[tp], ends[tp] - 1):
-                consumer.seek(tp, offset)
-                stamps.append((await consumer.getone(tp)).timestamp)
-    finally:
-        await consumer.stop()
-    return (max(stamps) - min(stamps)) / 1000
 
 
 def run_crawlpipe(bootstrap: str, state: Path, run: int, urls_file: Path, pages: int, concurrency: int,

@@ -234,3 +234,34 @@ def machine() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"`nproc` = {os.cpu_count()} ({cpu_model}), {memory:.1f} GiB memory, {platform.system()} "
             f"{platform.release()}, Python {platform.python_version()}; load average before the run: {load}")
+
+
+async def record_span_seconds(config, topic: str) -> float:
+    """Seconds between the first and the last record's timestamp in ``topic`` (a ``KafkaConfig``), all partitions.
+
+    Producer timestamps: a stage's rate over them leaves its start-up and group join out.
+    """
+    from stages.core import kafka
+
+    admin = kafka.admin(config, client_id="bench-span")
+    await admin.start()
+    try:
+        tps = await kafka.topic_partitions(admin, topic)
+    finally:
+        await admin.close()
+    consumer = kafka.consumer(config, group=None, client_id="bench-span")
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        stamps = []
+        for tp in tps:
+            if ends[tp] <= starts[tp]:
+                continue
+            for offset in (starts[tp], ends[tp] - 1):
+                consumer.seek(tp, offset)
+                stamps.append((await consumer.getone(tp)).timestamp)
+    finally:
+        await consumer.stop()
+    return (max(stamps) - min(stamps)) / 1000

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import ROOT, Stages, cpu_seconds, crawlpipe, free_port_pair, kafka_broker
+from harness import ROOT, Stages, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, record_span_seconds
 
 import orjson
 from aiokafka import TopicPartition
@@ -92,28 +92,6 @@ async def wait_for_parser(config: KafkaConfig, process: subprocess.Popen, pages:
             await asyncio.sleep(0.5)
     finally:
         await admin.close()
-
-
-async def product_span_seconds(config: KafkaConfig, partitions: int) -> float:
-    """Seconds between the first and the last product record's timestamp, over all partitions."""
-    consumer = kafka.consumer(config, group=None, client_id="bench-parse-span")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(config.topic_products, p) for p in range(partitions)]
-        consumer.assign(tps)
-        starts = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
-        stamps = []
-        for tp in tps:
-            if ends[tp] <= starts[tp]:
-                continue
-            for offset in (starts[tp], ends[tp] - 1):
-                consumer.seek(tp, offset)
-                record = await consumer.getone(tp)
-                stamps.append(record.timestamp)
-    finally:
-        await consumer.stop()
-    return (max(stamps) - min(stamps)) / 1000
 
 
 def bare_extract(body: bytes, url: str) -> tuple[list[bytes], str | None]:
@@ -189,7 +167,7 @@ def main() -> int:
             stopped = stages.stop_all()
         if stopped["parser"] != 0:
             raise RuntimeError(f"parser exited with {stopped['parser']}; see {args.out}/parser.log")
-        crawlpipe_rate = args.pages / asyncio.run(product_span_seconds(config, args.partitions))
+        crawlpipe_rate = args.pages / asyncio.run(record_span_seconds(config, config.topic_products))
     bare_rate = bare_pages_per_s(catalog)
     # On a shared machine the wall-clock rate depends on the neighbours; CPU time much less.
     print(f"parse: crawlpipe_parser_cpu_seconds={cpu:.1f} (start-up included) "
