@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, machine, nginx,
-                     shop_dir, tree_cpu_seconds)
+from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, machine,
+                     monitor_clients, nginx, shop_dir, tree_cpu_seconds)
 from scale import machine_busy_seconds
 from soak import committed
 
@@ -54,7 +54,6 @@ import orjson
 import psutil
 from aiokafka import TopicPartition
 
-from stages.core import kafka
 from stages.core.config import KafkaConfig
 from stages.demoshop.catalog import Catalog
 
@@ -140,12 +139,8 @@ async def wait_for_pipeline(config: KafkaConfig, pages: int, stages: Stages, tim
     acknowledged (the sink: after the batch is fsynced), and reading them costs
     the machine far less than re-reading the sink's files.
     """
-    admin = kafka.admin(config, client_id="e2e-monitor")
-    probe = kafka.consumer(config, group=None, client_id="e2e-probe")
-    await admin.start()
-    await probe.start()
-    deadline = time.monotonic() + timeout
-    try:
+    async with monitor_clients(config, "e2e") as (admin, probe):
+        deadline = time.monotonic() + timeout
         described = {t["topic"]: len(t["partitions"])
                      for t in await admin.describe_topics([config.topic_pages, config.topic_products])}
         products = [TopicPartition(config.topic_products, p) for p in range(described[config.topic_products])]
@@ -162,9 +157,6 @@ async def wait_for_pipeline(config: KafkaConfig, pages: int, stages: Stages, tim
             if time.monotonic() > deadline:
                 raise TimeoutError(f"crawlpipe did not finish in {timeout:.0f} s (parsed {parsed} of {pages})")
             await asyncio.sleep(SAMPLE_SECONDS)
-    finally:
-        await probe.stop()
-        await admin.close()
 
 
 def run_crawlpipe(urls_file: Path, pages: int, expected: set[str], out: Path, sampler: RssSampler,

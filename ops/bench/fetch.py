@@ -72,8 +72,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, machine, nginx,
-                     record_span_seconds, shop_dir, tree_cpu_seconds)
+from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, machine,
+                     monitor_clients, nginx, record_span_seconds, shop_dir, tree_cpu_seconds)
 from scale import machine_busy_seconds
 from soak import committed
 
@@ -213,12 +213,8 @@ async def watch_fetcher(config: KafkaConfig, process, pages: int, broker: int, s
     Returns the samples at the first page and at the last, the URL records
     (published plus re-published), the pages and the DLQ records at the end.
     """
-    admin = kafka.admin(config, client_id="bench-fetch-monitor")
-    probe = kafka.consumer(config, group=None, client_id="bench-fetch-probe")
-    await admin.start()
-    await probe.start()
-    deadline = time.monotonic() + timeout
-    try:
+    async with monitor_clients(config, "bench-fetch") as (admin, probe):
+        deadline = time.monotonic() + timeout
         urls_tps = await kafka.topic_partitions(admin, config.topic_urls)
         pages_tps = await kafka.topic_partitions(admin, config.topic_pages)
         dlq_tps = await kafka.topic_partitions(admin, config.topic_dlq)
@@ -253,9 +249,6 @@ async def watch_fetcher(config: KafkaConfig, process, pages: int, broker: int, s
                 break
             await asyncio.sleep(POLL_SECONDS)
         return first, last, url_records, await produced(), sum((await probe.end_offsets(dlq_tps)).values())
-    finally:
-        await probe.stop()
-        await admin.close()
 
 
 

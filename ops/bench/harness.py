@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,3 +265,21 @@ async def record_span_seconds(config, topic: str) -> float:
     finally:
         await consumer.stop()
     return (max(stamps) - min(stamps)) / 1000
+
+
+@contextlib.asynccontextmanager
+async def monitor_clients(config, name: str) -> AsyncIterator[tuple]:
+    """A started admin client and a group-less probe consumer on ``config`` (a ``KafkaConfig``), for polling progress."""
+    from stages.core import kafka
+
+    admin = kafka.admin(config, client_id=f"{name}-monitor")
+    await admin.start()
+    try:
+        probe = kafka.consumer(config, group=None, client_id=f"{name}-probe")
+        await probe.start()
+        try:
+            yield admin, probe
+        finally:
+            await probe.stop()
+    finally:
+        await admin.close()

@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, shop
+from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, monitor_clients,
+                     shop)
 
 import psutil
 from aiokafka import TopicPartition
@@ -136,12 +137,8 @@ async def measure(config: KafkaConfig, group: str, topic: str, partitions: int, 
                   stage: str, broker: int, timeout: float) -> Phase:
     """Wait until the replicas share the topic, then time them until the group has committed its end."""
     tps = [TopicPartition(topic, p) for p in range(partitions)]
-    admin = kafka.admin(config, client_id="scale-monitor")
-    probe = kafka.consumer(config, group=None, client_id="scale-probe")
-    await admin.start()
-    await probe.start()
-    deadline = time.monotonic() + timeout
-    try:
+    async with monitor_clients(config, "scale") as (admin, probe):
+        deadline = time.monotonic() + timeout
         while True:
             owned = [owned_partitions(r.log_dir / f"{stage}.log", topic) for r in replicas]
             every = [p for parts in owned if parts for p in parts]
@@ -171,9 +168,6 @@ async def measure(config: KafkaConfig, group: str, topic: str, partitions: int, 
                      stage_cpu_seconds=sum(cpu_seconds(pid) for pid in pids) - cpu0,
                      broker_cpu_seconds=cpu_seconds(broker) - broker0,
                      machine_busy_seconds=machine_busy_seconds() - busy0)
-    finally:
-        await probe.stop()
-        await admin.close()
 
 
 def run_phase(stage: str, count: int, env: dict[str, str], out: Path, topic: str, partitions: int,

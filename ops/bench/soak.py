@@ -19,12 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from harness import ROOT, Stages, crawlpipe, growth_per_100k, kafka_broker, rss_mb, shop, stop
+from harness import ROOT, Stages, crawlpipe, growth_per_100k, kafka_broker, monitor_clients, rss_mb, shop, stop
 
 from aiokafka import TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from stages.core import kafka
 from stages.core.config import KafkaConfig
 from stages.demoshop.catalog import Catalog
 
@@ -43,13 +42,9 @@ async def committed(admin, config: KafkaConfig, stage: str, topic: str, partitio
 async def monitor(config: KafkaConfig, stages: Stages, pages: int, products_per_page: float, out: Path,
                   partitions: int, timeout: float) -> dict[str, list[tuple[float, float]]]:
     """Sample until every page is parsed and every product stored; returns (pages, rss) per stage."""
-    admin = kafka.admin(config, client_id="soak-monitor")
-    probe = kafka.consumer(config, group=None, client_id="soak-probe")
-    await admin.start()
-    await probe.start()
-    series: dict[str, list[tuple[float, float]]] = {s: [] for s in STAGES}
-    started = time.monotonic()
-    try:
+    async with monitor_clients(config, "soak") as (admin, probe):
+        series: dict[str, list[tuple[float, float]]] = {s: [] for s in STAGES}
+        started = time.monotonic()
         with open(out / "rss.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["seconds", "stage", "rss_mb", "pages_processed"])
@@ -76,9 +71,6 @@ async def monitor(config: KafkaConfig, stages: Stages, pages: int, products_per_
                 print(f"soak: {now:6.0f} s fetched {fetched} parsed {parsed} stored {stored:.0f} "
                       + " ".join(f"{s}={series[s][-1][1]:.0f}MB" for s in STAGES), file=sys.stderr)
                 await asyncio.sleep(1.0)
-    finally:
-        await probe.stop()
-        await admin.close()
 
 
 def plot(series: dict[str, list[tuple[float, float]]], path: Path, title: str) -> None:
