@@ -35,12 +35,8 @@ def local_config(**overrides: Any) -> FetchConfig:
 
 @pytest.fixture
 async def hostile() -> AsyncIterator[HostileServer]:
-    server = HostileServer()
-    await server.start()
-    try:
+    async with HostileServer() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

@@ -133,6 +133,13 @@ class HostileServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def __aenter__(self) -> HostileServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
     async def _listen(self, host: str) -> int:
         assert self._runner is not None
         site = web.TCPSite(self._runner, host, 0)

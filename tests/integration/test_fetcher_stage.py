@@ -172,12 +172,8 @@ class Traffic:
 @pytest_asyncio.fixture(loop_scope="module")
 async def hostile() -> AsyncIterator[HostileServer]:
     """A fresh hostile server per test: its own port (a new robots.txt origin) and hit counts."""
-    server = HostileServer()
-    await server.start()
-    try:
+    async with HostileServer() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @dataclass

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerClosed
 from aiokafka.partitioner import murmur2
 
@@ -31,13 +33,21 @@ async def read_all(config: KafkaConfig, topic: str, partitions: int = 2) -> list
         await consumer.stop()
 
 
+@asynccontextmanager
+async def packing_output(config: KafkaConfig, client_id: str) -> AsyncIterator[tuple[AIOKafkaProducer, Output]]:
+    """A started producer and the Output packing onto it; the producer is stopped (again, if need be) on exit."""
+    producer = kafka.producer(config, client_id=client_id)
+    await producer.start()
+    try:
+        yield producer, Output(producer, stage="test", dlq_topic=config.topic_dlq, linger_seconds=0.005)
+    finally:
+        await producer.stop()
+
+
 async def test_records_of_concurrent_senders_arrive_once_in_order_on_their_key_partitions(kafka_config):
     # Small batches, so the records of one sender also span several batches.
     config = dataclasses.replace(kafka_config, producer_max_batch_bytes=4096)
-    producer = kafka.producer(config, client_id="test-packing")
-    await producer.start()
-    output = Output(producer, stage="test", dlq_topic=config.topic_dlq, linger_seconds=0.005)
-    try:
+    async with packing_output(config, "test-packing") as (_, output):
         async def sender(n: int) -> None:
             await output.send_all(
                 Record(config.topic_products, f"{n}:{i}".encode() + b"x" * 100, key=f"key-{i % 7}".encode(),
@@ -46,8 +56,6 @@ async def test_records_of_concurrent_senders_arrive_once_in_order_on_their_key_p
             )
 
         await asyncio.gather(*(sender(n) for n in range(20)))
-    finally:
-        await producer.stop()
 
     records = await read_all(config, config.topic_products)
     assert len(records) == 20 * 50 and output.counts.produced == 20 * 50
@@ -63,25 +71,18 @@ async def test_records_of_concurrent_senders_arrive_once_in_order_on_their_key_p
 
 async def test_a_record_larger_than_a_batch_is_sent_alone(kafka_config):
     config = dataclasses.replace(kafka_config, producer_max_batch_bytes=1024)
-    producer = kafka.producer(config, client_id="test-packing-large")
-    await producer.start()
-    output = Output(producer, stage="test", dlq_topic=config.topic_dlq, linger_seconds=0.005)
-    try:
+    async with packing_output(config, "test-packing-large") as (_, output):
         await output.send_all([Record(config.topic_pages, b"small", key=b"a"),
                                Record(config.topic_pages, b"L" * 200_000, key=b"a"),
                                Record(config.topic_pages, b"after", key=b"a")])
-    finally:
-        await producer.stop()
     assert [len(r.value) for r in await read_all(config, config.topic_pages)] == [5, 200_000, 5]
 
 
 async def test_a_failed_batch_fails_every_sender_waiting_on_it(kafka_config):
-    producer = kafka.producer(kafka_config, client_id="test-packing-fail")
-    await producer.start()
-    output = Output(producer, stage="test", dlq_topic=kafka_config.topic_dlq, linger_seconds=0.005)
-    await output.send_all([Record(kafka_config.topic_products, b"first", key=b"k")])
-    await producer.stop()
-    record = Record(kafka_config.topic_products, b"late", key=b"k")
-    results = await asyncio.gather(output.send_all([record]), output.send_all([record]), return_exceptions=True)
+    async with packing_output(kafka_config, "test-packing-fail") as (producer, output):
+        await output.send_all([Record(kafka_config.topic_products, b"first", key=b"k")])
+        await producer.stop()
+        record = Record(kafka_config.topic_products, b"late", key=b"k")
+        results = await asyncio.gather(output.send_all([record]), output.send_all([record]), return_exceptions=True)
     assert [type(result) for result in results] == [ProducerClosed, ProducerClosed]
     assert output.counts.produced == 1
