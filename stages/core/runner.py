@@ -185,9 +185,11 @@ class StageRunner:
                     # Leave the rest of this partition in Kafka, not in RAM.
                     self.consumer.seek(tp, record.offset)
                     break
-                admitted.append((envelope, self._admit(envelope)))
-                if not self.stage.batched:
-                    self._start([admitted.pop()])
+                entry = (envelope, self._admit(envelope))
+                if self.stage.batched:
+                    admitted.append(entry)
+                else:
+                    self._start([entry])
         if admitted:
             self._start(admitted)
 

@@ -118,10 +118,6 @@ class HttpFetcher:
         """The per-host throttle, for callers that schedule around busy hosts."""
         return self._throttle
 
-    def delay_for(self, host: str) -> float:
-        """Seconds before a request to ``host`` (the URL's lowercased host) may start."""
-        return self._throttle.delay_for(host)
-
     async def __aenter__(self) -> HttpFetcher:
         config = self._config
         self._resolver = GuardedResolver(self._policy)

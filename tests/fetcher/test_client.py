@@ -119,7 +119,7 @@ async def test_429_carries_retry_after_and_the_throttle_honours_it(
     with pytest.raises(RetriableHttpStatus) as caught:
         await fetcher.fetch(hostile.url("/retry-after"))
     assert (caught.value.error_class, caught.value.status, caught.value.retry_after_seconds) == ("http_status", 429, 1.0)
-    asked_to_wait = fetcher.delay_for("127.0.0.1")
+    asked_to_wait = fetcher.throttle.delay_for("127.0.0.1")
     assert 0.5 < asked_to_wait <= 1.0
     page = await fetcher.fetch(hostile.url("/retry-after"))
     assert page.status == 200

@@ -160,7 +160,7 @@ async def test_fetcher_applies_crawl_delay(hostile: HostileServer, make_fetcher:
     hostile.robots_body = b"User-agent: crawlpipe\nCrawl-delay: 0.3\n"
     async with make_fetcher() as fetcher:
         page = await fetcher.fetch(hostile.url("/ok"))
-        assert 0.2 < fetcher.delay_for("127.0.0.1") <= 0.3
+        assert 0.2 < fetcher.throttle.delay_for("127.0.0.1") <= 0.3
     assert page.timings["wait"] >= 0.25, "the page waited out the delay after the robots.txt request"
 
 
