@@ -68,6 +68,9 @@ class RunnerConfig:
         8, "freed heap glibc malloc keeps for reuse instead of returning it (and faulting it back in) per page; "
            "0 keeps glibc's defaults"
     )
+    gc_young_threshold: int = setting(
+        20_000, "allocations between runs of Python's cycle collector (its default is 700); 0 keeps the default"
+    )
     shutdown_timeout_seconds: float = setting(20.0, "on SIGTERM, how long in-flight work may take to finish")
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ from stages.core.memory import (
     check_budget,
     effective_limit_bytes,
     keep_freed_heap,
+    pace_collector,
 )
 from stages.core.metrics import MetricsConfig, MetricsServer
 from stages.core.offsets import OffsetTracker
@@ -123,6 +124,7 @@ class StageRunner:
             for client in (self.admin, self.producer):
                 await kafka.start(client, self.kafka_config)
             await self.stage.start(StageContext(output=self.output, window=self.window))
+            pace_collector(self.config.gc_young_threshold)
             self.consumer.subscribe([self.stage.input_topic], listener=_Rebalance(self))
             await kafka.start(self.consumer, self.kafka_config)
             log.info("%s consuming %s as group %s", self.stage.name, self.stage.input_topic, self.group)
