@@ -50,8 +50,9 @@ class Extraction:
     products_skipped: int
 
 
-def extract_page(body: bytes, *, url: str, header_charset: str | None, rules: SiteRules | None) -> Extraction:
-    """Extract products and links from a raw page body fetched from `url`."""
+def extract_page(body: bytes, *, url: str, header_charset: str | None, rules: SiteRules | None,
+                 with_links: bool = True) -> Extraction:
+    """Extract products from a raw page body fetched from `url`, and links to follow unless ``with_links`` is off."""
     text, encoding = decode_body(body, header_charset)
     tree = LexborHTMLParser(text)
     links = LinkResolver.for_page(tree, url)
@@ -65,7 +66,7 @@ def extract_page(body: bytes, *, url: str, header_charset: str | None, rules: Si
         identified = [product for product in products if product.url or product.sku]
     return Extraction(
         products=identified,
-        links=_links(tree, rules, links),
+        links=_links(tree, rules, links) if with_links else [],
         encoding=encoding,
         structured_errors=structured.errors,
         products_skipped=len(products) - len(identified),

@@ -98,8 +98,10 @@ class ParserStage(Stage):
         rules = ruleset.for_host(host) if ruleset else None
         # A page is never worth following back to (pagination links point both ways).
         self._seen.add(canonical_url(url_message["url"]))
+        with_links = self._config.follow_links and url_message["depth"] < self._config.max_depth
         started = time.perf_counter()
-        extraction = extract_page(envelope.value, url=page_url, header_charset=meta.get("charset"), rules=rules)
+        extraction = extract_page(envelope.value, url=page_url, header_charset=meta.get("charset"), rules=rules,
+                                  with_links=with_links)
         metrics.parsed(time.perf_counter() - started, len(extraction.products))
         site = url_message.get("site") or (rules.name if rules else None) or host
         parser_version = f"{CRAWLPIPE_VERSION}+rules.{ruleset.version}" if ruleset else CRAWLPIPE_VERSION
@@ -142,8 +144,6 @@ class ParserStage(Stage):
     def _link_records(self, links: list[str], url_message: dict[str, Any], *, site: str, host: str,
                       offsite: bool) -> list[Record]:
         depth = url_message["depth"] + 1
-        if not self._config.follow_links or depth > self._config.max_depth:
-            return []
         records = []
         for link in links:
             if not offsite and URL(link).host != host:
