@@ -19,19 +19,17 @@ import fnmatch
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
 from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
-import orjson
+import jsonschema_rs
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from ..core.errors import ConfigError
+from ..core.schemas import json_path, validator
 from .currencies import ISO_CODES
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "rules.schema.json"
 
 # "selector@attr": the attribute name must be a plain name, so an "@" inside a
 # quoted attribute value (a[href^="mailto:x@y"]) is not mistaken for one.
@@ -114,18 +112,12 @@ def load_rules(path: str | Path) -> RuleSet:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"rules file {path}: {_toml_rule(text, str(error))}invalid TOML: {error}") from error
     try:
-        _validator()(document)
-    except fastjsonschema.JsonSchemaValueException as error:
+        validator("rules").validate(document)
+    except jsonschema_rs.ValidationError as error:
         raise ConfigError(f"rules file {path}: {_describe_violation(document, error)}") from error
     sites = tuple(_compile_site(path, index, table) for index, table in enumerate(document["site"]))
     version = blake2b(data, digest_size=6).hexdigest()
     return RuleSet(path=path, version=version, sites=sites)
-
-
-@cache
-def _validator() -> Any:
-    """Compile the schema once per process; fastjsonschema turns it into Python code."""
-    return fastjsonschema.compile(orjson.loads(SCHEMA_PATH.read_bytes()))
 
 
 def _toml_rule(text: str, message: str) -> str:
@@ -144,15 +136,17 @@ def _toml_rule(text: str, message: str) -> str:
     return f"rule #{len(starts) - 1} ({name['name'] if name else 'unnamed'}): "
 
 
-def _describe_violation(document: dict[str, Any], error: fastjsonschema.JsonSchemaValueException) -> str:
-    """Say which rule broke the schema and where, e.g. 'rule #2 (shop): site[2].hosts must contain ...'."""
-    path = error.path or []
-    # fastjsonschema names the root "data"; users know the file's own keys.
-    message = error.message.removeprefix("data.").removeprefix("data ")
-    if len(path) >= 3 and path[1] == "site":
-        index = int(path[2])
-        return f"rule #{index} ({_rule_name(document['site'][index])}): {message}"
-    return f"top level: {message}"
+def _describe_violation(document: dict[str, Any], error: jsonschema_rs.ValidationError) -> str:
+    """Say which rule broke the schema and where, e.g. 'rule #2 (shop): site[2]: "hosts" is a required property'."""
+    path = error.instance_path
+    if len(path) >= 2 and path[0] == "site":
+        index = int(path[1])
+        table = document["site"][index]
+        message = error.message
+        if error.schema_path[-1:] == ["dependencies"]:
+            message += f" when {', '.join(key for key in _ITEM_FIELDS if key in table)} is set"
+        return f"rule #{index} ({_rule_name(table)}): {json_path(path)}: {message}"
+    return f"top level: {error.message}"
 
 
 def _rule_name(table: Any) -> str:

@@ -66,15 +66,15 @@ def test_an_at_sign_inside_a_selector_is_not_an_attribute(tmp_path: Path) -> Non
     ("name", "expected"),
     [
         ("bad_toml.toml", ["rule #0 (typo)", "invalid TOML", "line 4"]),
-        ("missing_hosts.toml", ["rule #1 (second)", "site[1]", "'hosts'"]),
+        ("missing_hosts.toml", ["rule #1 (second)", "site[1]", '"hosts"']),
         ("unknown_key.toml", ["rule #0 (typo-key)", "tittle"]),
         ("bad_selector.toml", ["rule #1 (bracket)", "price", "'span.price['", "selectolax rejects"]),
         ("bad_follow_selector.toml", ["rule #0 (c.example)", "follow[1]", "'a:no-such-pseudo'"]),
         ("bad_currency.toml", ["rule #0 (money)", "'XYZ'", "ISO 4217"]),
         ("wrong_type.toml", ["rule #0 (types)", "site[0].follow_offsite", "boolean"]),
-        ("field_without_item.toml", ["rule #0 (no-item)", "item", "title"]),
+        ("field_without_item.toml", ["rule #0 (no-item)", '"item" is a required property when title is set']),
         ("next_page_attr_only.toml", ["rule #0 (pager)", "next_page", "needs a CSS selector"]),
-        ("empty.toml", ["top level", "'site'"]),
+        ("empty.toml", ["top level", '"site"']),
     ],
 )
 def test_invalid_files_name_the_file_the_rule_and_the_problem(name: str, expected: list[str]) -> None:
