@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -54,6 +55,7 @@ def _stage_command(args: argparse.Namespace) -> int:
     stage = _build_stage(args.command, kafka_config, args)
     runner_config = settings.load(RunnerConfig, args, defaults=stage.runner_defaults)
     metrics_config = settings.load(MetricsConfig, args)
+    _lower_priority(runner_config.nice)
 
     async def serve() -> None:
         # aiokafka's clients must be created inside the running loop.
@@ -61,6 +63,15 @@ def _stage_command(args: argparse.Namespace) -> int:
 
     _run(serve())
     return 0
+
+
+def _lower_priority(nice: int) -> None:
+    """Run at niceness ``nice`` unless the process already runs lower (raising priority needs privileges).
+
+    Here, not in the runner: it applies to the whole process, which is the stage's only when run from the CLI.
+    """
+    if nice > os.getpriority(os.PRIO_PROCESS, 0):
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
 def _build_stage(name: str, kafka_config: KafkaConfig, args: argparse.Namespace):

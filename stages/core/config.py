@@ -71,6 +71,10 @@ class RunnerConfig:
     gc_young_threshold: int = setting(
         20_000, "allocations between runs of Python's cycle collector (its default is 700); 0 keeps the default"
     )
+    nice: int = setting(
+        0, "CPU priority, as nice(1) counts: stages that mostly wait (fetcher, sink: 10) give a core "
+           "to the parser first when cores are short"
+    )
     shutdown_timeout_seconds: float = setting(20.0, "on SIGTERM, how long in-flight work may take to finish")
 
     def __post_init__(self) -> None:
@@ -82,6 +86,7 @@ class RunnerConfig:
         require(self.lag_low_water_bytes <= self.lag_high_water_bytes, "lag_low_water_bytes",
                 self.lag_low_water_bytes, "must not exceed --lag-high-water-bytes")
         require(self.memory_limit_mb > 0, "memory_limit_mb", self.memory_limit_mb, "must be positive")
+        require(0 <= self.nice <= 19, "nice", self.nice, "must be between 0 and 19")
         require(self.malloc_keep_mb >= 0, "malloc_keep_mb", self.malloc_keep_mb, "must be 0 (off) or positive")
         require(0 <= self.memory_soft_limit_mb, "memory_soft_limit_mb", self.memory_soft_limit_mb,
                 "must be 0 (automatic) or positive")

@@ -56,6 +56,8 @@ class FetcherStage(Stage):
     # A URL message of ~200 bytes becomes a page of up to the body cap; the
     # window is charged with each page's real size while it awaits its ack.
     output_ratio = 0.0
+    # Mostly waiting on sites: the parser (the pipeline's CPU ceiling) gets a short core first.
+    runner_defaults = {"nice": 10}
 
     def __init__(self, kafka_config: KafkaConfig, fetch: FetchConfig, schedule: ScheduleConfig) -> None:
         self._kafka = kafka_config

@@ -25,7 +25,8 @@ class SinkStage(Stage):
     # Parsed records are held once more as Python objects in the batch.
     output_ratio = 2.0
     # Product records are small, and a storage transaction wants hundreds of them.
-    runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 8 * MIB}
+    # Mostly waiting on storage: the parser (the pipeline's CPU ceiling) gets a short core first.
+    runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 8 * MIB, "nice": 10}
     # Thousands of small records a second: one task per poll, not per record.
     batched = True
 
