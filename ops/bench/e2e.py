@@ -321,6 +321,9 @@ def main() -> int:
                       f"{result.cpu_per_1000:.2f} CPU s/1000 pages {result.cpu}, peak RSS {result.peak_rss_mb}, "
                       f"{result.products}/{result.expected} products", file=sys.stderr)
     stem = f"e2e-{date.today().isoformat()}-{args.pages}"
+    if set(args.crawlers) != set(CRAWLERS):
+        # A tuning run never overwrites the table of a full one.
+        stem += "-" + "-".join(args.crawlers)
     args.results.mkdir(parents=True, exist_ok=True)
     chart = args.results / f"{stem}.png"
     plot(runs, args.pages, chart)
