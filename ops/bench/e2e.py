@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, machine,
-                     monitor_clients, nginx, shop_dir, tree_cpu_seconds)
+from harness import (ROOT, Stages, add_shop_run_arguments, broker_pid, cpu_seconds, crawlpipe, free_port_pair,
+                     kafka_broker, machine, monitor_clients, nginx, shop_dir, tree_cpu_seconds)
 from scale import machine_busy_seconds
 from soak import committed
 
@@ -282,16 +282,12 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=20_000, help="shop listing pages to crawl")
     parser.add_argument("--runs", type=int, default=1, help="repetitions; medians are reported")
     parser.add_argument("--scrapy-python", required=True, help="python of the venv Scrapy is installed in")
-    parser.add_argument("--cache", type=Path, default=ROOT / ".cache/e2e-shop", help="where shops are written")
-    parser.add_argument("--out", type=Path, default=ROOT / "ops/bench/out" / f"e2e-{int(time.time())}")
-    parser.add_argument("--results", type=Path, default=ROOT / "ops/bench/results")
-    parser.add_argument("--timeout-seconds", type=float, default=3600, help="longest crawlpipe run")
-    parser.add_argument("--crawlpipe-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra CRAWLPIPE_* setting for crawlpipe's stages (repeatable), to try tuning")
+    add_shop_run_arguments(parser, "e2e", timeout_seconds=3600, timeout_help="longest crawlpipe run",
+                           env_help="extra CRAWLPIPE_* setting for crawlpipe's stages (repeatable), to try tuning")
     parser.add_argument("--crawlers", nargs="+", choices=CRAWLERS, default=list(CRAWLERS),
                         help="run only these (to try tuning); the last line needs all three")
     args = parser.parse_args()
-    extra_env = dict(item.split("=", 1) for item in args.crawlpipe_env)
+    extra_env = dict(args.crawlpipe_env)
     machine_text = machine()
     site = shop_dir(args.cache, args.pages, "e2e")
     catalog = Catalog(args.pages)

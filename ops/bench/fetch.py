@@ -72,8 +72,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, machine,
-                     monitor_clients, nginx, record_span_seconds, shop_dir, tree_cpu_seconds)
+from harness import (ROOT, Stages, add_shop_run_arguments, broker_pid, cpu_seconds, crawlpipe, free_port_pair,
+                     kafka_broker, machine, monitor_clients, nginx, record_span_seconds, shop_dir, tree_cpu_seconds)
 from scale import machine_busy_seconds
 from soak import committed
 
@@ -327,7 +327,7 @@ def table(runs: dict[str, list[Result]]) -> str:
 
 def report(runs: dict[str, list[Result]], args: argparse.Namespace, machine_text: str, summary: str) -> str:
     deferred = sum(r.deferred for r in runs["crawlpipe"])
-    tuning = "".join(f" --crawlpipe-env {e}" for e in args.crawlpipe_env)
+    tuning = "".join(f" --crawlpipe-env {name}={value}" for name, value in args.crawlpipe_env)
     return (f"# ops/bench/fetch: {args.pages:,} shop listing pages, concurrency {args.concurrency}, "
             f"{args.runs} run(s), medians\n\n"
             f"Machine: {machine_text}.\n\n"
@@ -354,18 +354,14 @@ def main() -> int:
                         help="requests in flight to the one host, for all three (the fetcher's "
                              "--max-connections-per-host)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions; medians are reported")
-    parser.add_argument("--cache", type=Path, default=ROOT / ".cache/e2e-shop", help="where shops are written")
-    parser.add_argument("--out", type=Path, default=ROOT / "ops/bench/out" / f"fetch-{int(time.time())}")
-    parser.add_argument("--results", type=Path, default=ROOT / "ops/bench/results")
-    parser.add_argument("--timeout-seconds", type=float, default=600, help="longest run of any contender")
-    parser.add_argument("--crawlpipe-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra CRAWLPIPE_* setting for the fetcher (repeatable), to try tuning")
+    add_shop_run_arguments(parser, "fetch", timeout_seconds=600, timeout_help="longest run of any contender",
+                           env_help="extra CRAWLPIPE_* setting for the fetcher (repeatable), to try tuning")
     parser.add_argument("--bare", type=Path, metavar="URLS_FILE", help=argparse.SUPPRESS)
     parser.add_argument("--engine", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         return bare_main(args.bare, args.concurrency, args.engine)
-    extra_env = dict(item.split("=", 1) for item in args.crawlpipe_env)
+    extra_env = dict(args.crawlpipe_env)
     machine_text = machine()
     site = shop_dir(args.cache, args.pages, "fetch")
     warm_page_cache(site)

@@ -7,6 +7,7 @@ Each benchmark starts what it measures itself, on loopback, and stops it in
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import getpass
 import os
@@ -143,6 +144,25 @@ def wait_until(check, timeout: float, interval: float = 1.0, what: str = "condit
 
 
 # ---------------------------------------------------------------- the static shop on nginx
+
+def add_shop_run_arguments(parser: argparse.ArgumentParser, bench: str, *, timeout_seconds: float,
+                           timeout_help: str, env_help: str) -> None:
+    """The options of the benchmarks that crawl the static shop: where it and their output go, how long
+    a run may take, and ``--crawlpipe-env NAME=VALUE`` settings (parsed into pairs) to try tuning."""
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache/e2e-shop", help="where shops are written")
+    parser.add_argument("--out", type=Path, default=ROOT / "ops/bench/out" / f"{bench}-{int(time.time())}")
+    parser.add_argument("--results", type=Path, default=ROOT / "ops/bench/results")
+    parser.add_argument("--timeout-seconds", type=float, default=timeout_seconds, help=timeout_help)
+    parser.add_argument("--crawlpipe-env", action="append", default=[], metavar="NAME=VALUE", type=_setting,
+                        help=env_help)
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not name or not equals:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
 
 def shop_dir(cache: Path, pages: int, label: str = "bench") -> Path:
     """The static shop for ``pages``, written once; the marker is written last, so a partial tree is redone."""
