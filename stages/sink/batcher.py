@@ -2,9 +2,10 @@
 
 Each ``add_all`` call waits until every batch holding one of its records is
 committed, so the runner marks the offsets finished only after the storage
-commit: that ordering is the sink's exactly-once effect (with upserts by id). A batch is flushed when it is full,
-when its oldest record has waited ``batch_max_delay_seconds``, or when it
-holds the whole window (no more records could arrive to fill it).
+commit: that ordering is the sink's exactly-once effect (with upserts by id).
+A batch is flushed when it is full, when its oldest record has waited
+``batch_max_delay_seconds``, or when it holds the whole window (no more
+records could arrive to fill it).
 """
 
 from __future__ import annotations
