@@ -53,8 +53,8 @@ class Extraction:
 def extract_page(body: bytes, *, url: str, header_charset: str | None, rules: SiteRules | None,
                  with_links: bool = True) -> Extraction:
     """Extract products from a raw page body fetched from `url`, and links to follow unless ``with_links`` is off."""
-    text, encoding = decode_body(body, header_charset)
-    tree = LexborHTMLParser(text)
+    decoded = decode_body(body, header_charset)
+    tree = LexborHTMLParser(body if decoded.utf8_body else decoded.text)
     links = LinkResolver.for_page(tree, url)
     ruled = _rules_products(tree, rules, links) if rules is not None else []
     structured = extract_structured(tree, links)
@@ -67,7 +67,7 @@ def extract_page(body: bytes, *, url: str, header_charset: str | None, rules: Si
     return Extraction(
         products=identified,
         links=_links(tree, rules, links) if with_links else [],
-        encoding=encoding,
+        encoding=decoded.encoding,
         structured_errors=structured.errors,
         products_skipped=len(products) - len(identified),
     )
