@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
@@ -27,8 +28,9 @@ from stages.core.partitions import partition_for
 Headers = list[tuple[str, bytes]]
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One record to produce; a named tuple, as a parser page makes dozens (a frozen dataclass cost ~1 us more each)."""
+
     topic: str
     value: bytes
     key: bytes | None = None

@@ -50,6 +50,10 @@ WINDOW_STALL_SECONDS = 1.0
 REBALANCE_DRAIN_SECONDS = 5.0
 
 
+# A message in the stage's hands: its envelope, partition, bytes charged to the window and tracker token.
+Admitted = tuple[Envelope, TopicPartition, int, int]
+
+
 @dataclass
 class Counts:
     consumed: int = 0
@@ -171,23 +175,22 @@ class StageRunner:
             self._admit_batch(await self.consumer.getmany(timeout_ms=0))
 
     def _admit_batch(self, batch: dict[TopicPartition, list]) -> None:
-        admitted: list[tuple[Envelope, int]] = []
+        admitted: list[Admitted] = []
         for tp, records in batch.items():
             for record in records:
                 if self.until is not None and record.offset >= self.until.get(tp, 0):
                     # Past the end of a bounded run: nothing more to do on this partition.
                     self.consumer.pause(tp)
                     break
-                envelope = Envelope(
-                    topic=record.topic, partition=record.partition, offset=record.offset,
-                    key=record.key, value=record.value if record.value is not None else b"",
-                    headers=tuple(record.headers or ()), timestamp_ms=record.timestamp,
-                )
-                if not self.window.has_room(envelope.size):
+                envelope = Envelope(record.topic, record.partition, record.offset, record.key,
+                                    record.value if record.value is not None else b"",
+                                    tuple(record.headers or ()), record.timestamp)
+                size = envelope.size
+                if not self.window.has_room(size):
                     # Leave the rest of this partition in Kafka, not in RAM.
                     self.consumer.seek(tp, record.offset)
                     break
-                entry = (envelope, self._admit(envelope))
+                entry = (envelope, tp, size, self._admit(tp, record.offset, size))
                 if self.stage.batched:
                     admitted.append(entry)
                 else:
@@ -195,29 +198,29 @@ class StageRunner:
         if admitted:
             self._start(admitted)
 
-    def _admit(self, envelope: Envelope) -> int:
-        token = self.tracker.begin(envelope.tp, envelope.offset)
-        self.window.acquire(envelope.size)
+    def _admit(self, tp: TopicPartition, offset: int, size: int) -> int:
+        token = self.tracker.begin(tp, offset)
+        self.window.acquire(size)
         self.counts.consumed += 1
-        self.counts.consumed_bytes += envelope.size
+        self.counts.consumed_bytes += size
         return token
 
-    def _start(self, admitted: list[tuple[Envelope, int]]) -> None:
+    def _start(self, admitted: list[Admitted]) -> None:
         task = asyncio.create_task(self._process(admitted))
-        self._tasks[task] = frozenset(envelope.tp for envelope, _ in admitted)
+        self._tasks[task] = frozenset(tp for _, tp, _, _ in admitted)
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
 
-    async def _process(self, admitted: list[tuple[Envelope, int]]) -> None:
+    async def _process(self, admitted: list[Admitted]) -> None:
         try:
-            errors = await self.stage.handle_batch([envelope for envelope, _ in admitted])
-            for (envelope, token), error in zip(admitted, errors, strict=True):
+            errors = await self.stage.handle_batch([envelope for envelope, _, _, _ in admitted])
+            for (envelope, tp, _, token), error in zip(admitted, errors, strict=True):
                 if error is not None:
                     log.info("%s %s to DLQ: %s: %s", self.stage.name, envelope.where(), error.error_class, error)
                     await self.output.dead_letter(error, attempt=self.stage.attempt(envelope), envelope=envelope)
-                self.tracker.finish(envelope.tp, envelope.offset, token)
+                self.tracker.finish(tp, envelope.offset, token)
                 self.counts.finished += 1
         except asyncio.CancelledError:
             raise
@@ -227,8 +230,7 @@ class StageRunner:
                 self._failure = exc
             self._stopping.set()
         finally:
-            for envelope, _ in admitted:
-                self.window.release(envelope.size)
+            self.window.release(sum(size for _, _, size, _ in admitted), messages=len(admitted))
 
     async def _commit_loop(self) -> None:
         while True:

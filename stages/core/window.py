@@ -46,8 +46,9 @@ class Window:
         self.messages += 1
         self.charge(size)
 
-    def release(self, size: int) -> None:
-        self.messages -= 1
+    def release(self, size: int, messages: int = 1) -> None:
+        """Give back ``messages`` messages of ``size`` bytes in all (a batched stage's poll at once)."""
+        self.messages -= messages
         self.refund(size)
 
     def charge(self, size: int) -> None:

@@ -13,17 +13,17 @@ rule field queried once per page rather than once per item (``fields.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
 
 from .availability import normalise_availability
 from .decoding import decode_body
-from .fields import needs_item_by_item, read_field
+from .fields import ItemFields
 from .links import LinkResolver
 from .prices import NO_PRICE, parse_price
 from .product import ExtractedProduct, merge_products
-from .rules import FieldSpec, SiteRules
+from .rules import SiteRules
 from .structured import extract_structured
 
 __all__ = ["ExtractedProduct", "Extraction", "extract_page"]
@@ -77,11 +77,7 @@ def _rules_products(tree: LexborHTMLParser, rules: SiteRules, links: LinkResolve
     """Apply the site's field selectors to each item element."""
     if not rules.item or not (items := tree.css(rules.item)):
         return []
-    item_by_item = needs_item_by_item(tree, rules.item)
-
-    def column(spec: FieldSpec | None) -> list[str | None]:
-        return read_field(tree, rules.item or "", items, spec, item_by_item=item_by_item)
-
+    fields = ItemFields(tree, rules.item, items)
     return [
         ExtractedProduct(
             title=title,
@@ -93,8 +89,8 @@ def _rules_products(tree: LexborHTMLParser, rules: SiteRules, links: LinkResolve
             method="rules",
         )
         for title, price_text, link, image, sku, availability in zip(
-            column(rules.title), column(rules.price), column(rules.link), column(rules.image), column(rules.sku),
-            column(rules.availability), strict=True,
+            fields.read(rules.title), fields.read(rules.price), fields.read(rules.link), fields.read(rules.image),
+            fields.read(rules.sku), fields.read(rules.availability), strict=True,
         )
     ]
 
@@ -105,7 +101,7 @@ def _with_page_url(
     """The product with the page's canonical link (else the page URL itself) as its URL."""
     canonical = tree.css_first('link[rel~="canonical" i][href]')
     page = links.resolve(canonical.attrs.get("href")) if canonical is not None else None
-    return replace(product, url=page or links.resolve(url))
+    return product._replace(url=page or links.resolve(url))
 
 
 def _links(tree: LexborHTMLParser, rules: SiteRules | None, links: LinkResolver) -> list[str]:

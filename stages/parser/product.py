@@ -10,14 +10,13 @@ lacks; one that matches nothing is a product of its own.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from .ids import canonical_url
 from .prices import Price
 
 
-@dataclass(frozen=True, slots=True)
-class ExtractedProduct:
+class ExtractedProduct(NamedTuple):
     """One product found on a page; URLs are absolute, availability is "InStock", "OutOfStock" or None."""
 
     title: str | None
@@ -35,9 +34,8 @@ class ExtractedProduct:
             price = other.price
         elif price.ok and price.currency is None and other.price.currency and other.price.amount == price.amount:
             # The same amount, and the other source knows the currency (rules without a currency setting).
-            price = replace(price, currency=other.price.currency)
-        return replace(
-            self,
+            price = price._replace(currency=other.price.currency)
+        return self._replace(
             title=self.title or other.title,
             price=price,
             url=self.url or other.url,

@@ -7,7 +7,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.pages import render_listing
-from stages.parser.fields import needs_item_by_item, read_field
+from stages.parser.fields import ItemFields
 from stages.parser.rules import FieldSpec
 
 GRID = """
@@ -28,14 +28,16 @@ NESTED = """
 
 
 def per_item(html: str, item_css: str, spec: FieldSpec) -> list[str | None]:
+    """The definition: ``css_first`` inside each item (or the item itself), whitespace collapsed."""
     tree = LexborHTMLParser(html)
-    return read_field(tree, item_css, tree.css(item_css), spec, item_by_item=True)
+    nodes = [item.css_first(spec.css) if spec.css else item for item in tree.css(item_css)]
+    values = [None if node is None else node.attrs.get(spec.attr) if spec.attr else node.text() for node in nodes]
+    return [" ".join(value.split()) or None if value else None for value in values]
 
 
 def page_wide(html: str, item_css: str, spec: FieldSpec) -> list[str | None]:
     tree = LexborHTMLParser(html)
-    return read_field(tree, item_css, tree.css(item_css), spec,
-                      item_by_item=needs_item_by_item(tree, item_css))
+    return ItemFields(tree, item_css, tree.css(item_css)).read(spec)
 
 
 @pytest.mark.parametrize("item_css", ["li.p", "ul.grid > li", ":is(li.p)", "li.p:not(.missing)", "li.p, li.ad"])
@@ -53,8 +55,6 @@ def test_fields_missing_from_some_items_stay_with_their_own_items() -> None:
 
 
 def test_nested_items_are_read_item_by_item() -> None:
-    tree = LexborHTMLParser(NESTED)
-    assert needs_item_by_item(tree, "div.p")
     assert page_wide(NESTED, "div.p", FieldSpec("h2", None)) == ["Inner", "Inner", "Third"]
 
 
