@@ -32,6 +32,11 @@ class _Partition:
         self.pending.append(offset)
 
     def finish(self, offset: int) -> None:
+        if not self.finished and self.pending and self.pending[0] == offset:
+            # In order, as a batched stage finishes: nothing else becomes contiguous.
+            self.pending.popleft()
+            self.committable = offset + 1
+            return
         self.finished.add(offset)
         while self.pending and self.pending[0] in self.finished:
             done = self.pending.popleft()

@@ -35,7 +35,11 @@ class _Waiter:
 
     def settle(self, index: int, error: BadMessage | None = None) -> None:
         self.outcomes[index] = error
-        self.left -= 1
+        self.count_down(1)
+
+    def count_down(self, settled: int) -> None:
+        """``settled`` more of its records have their outcome (a stored record's stays None)."""
+        self.left -= settled
         if self.left == 0 and not self.done.done():
             self.done.set_result(self.outcomes)
 
@@ -65,11 +69,12 @@ class Batcher:
             return []
         loop = asyncio.get_running_loop()
         waiter = _Waiter(loop.create_future(), len(records))
+        batch_size = self._batch_size()
         for index, record in enumerate(records):
             if not self._pending:
                 self._timer = loop.call_later(self._max_delay, self._flush_soon)
             self._pending.append((record, waiter, index))
-            if len(self._pending) >= self._batch_size():
+            if len(self._pending) >= batch_size:
                 self._flush_soon()
         return await waiter.done
 
@@ -105,8 +110,11 @@ class Batcher:
                 for _, waiter, _ in batch:
                     waiter.fail(failure)
                 return
-            for _, waiter, index in batch:
-                waiter.settle(index)
+            written: dict[_Waiter, int] = {}
+            for _, waiter, _ in batch:
+                written[waiter] = written.get(waiter, 0) + 1
+            for waiter, count in written.items():
+                waiter.count_down(count)
 
     async def _write_retrying(self, records: list[dict[str, Any]]) -> None:
         started = time.perf_counter()
