@@ -217,7 +217,7 @@ http {{
 @contextlib.contextmanager
 def nginx(site: Path) -> Iterator[tuple[str, psutil.Process]]:
     """nginx serving ``site`` on a free loopback port (one worker, keep-alive on, access log off);
-    yields the base URL and the master process. ``ops/bench/ensure-nginx`` installs it."""
+    yields the base URL and the master process. ``ops/bench/ensure-debian-package nginx`` installs it."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
         state = Path(tmp)
