@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from aiokafka import TopicPartition
-
 
 class Envelope(NamedTuple):
     """Immutable, and a named tuple rather than a frozen dataclass: the sink makes one per product
@@ -22,10 +20,6 @@ class Envelope(NamedTuple):
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
     timestamp_ms: int
-
-    @property
-    def tp(self) -> TopicPartition:
-        return TopicPartition(self.topic, self.partition)
 
     @property
     def size(self) -> int:
