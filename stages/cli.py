@@ -16,7 +16,7 @@ from typing import Any
 
 from stages.core import logs, settings
 from stages.core.config import KafkaConfig, RunnerConfig
-from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable
+from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable, MemoryExhausted
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
 from stages.core.topics import TopicsConfig
@@ -330,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KafkaUnavailable as error:
         print(f"crawlpipe {args.command}: {error}", file=sys.stderr)
         return 3
+    except MemoryExhausted as error:
+        print(f"crawlpipe {args.command}: {error}", file=sys.stderr)
+        return 4
     except CrawlpipeError as error:
         print(f"crawlpipe {args.command}: {error.error_class}: {error}", file=sys.stderr)
         return 1

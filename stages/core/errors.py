@@ -56,3 +56,9 @@ class KafkaUnavailable(CrawlpipeError):
 
     error_class = "kafka_unavailable"
     retriable = True
+
+
+class MemoryExhausted(CrawlpipeError):
+    """RSS stayed above the hard memory limit after reclaiming: the stage stops cleanly (exit code 4)."""
+
+    error_class = "memory"
