@@ -14,22 +14,14 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from stages.core import logs, settings
+from stages.core import logs, registry, settings
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable, MemoryExhausted
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
 from stages.core.topics import TopicsConfig
-from stages.fetcher.config import FetchConfig
-from stages.fetcher.settings import ScheduleConfig
 from stages.parser.settings import ParserConfig
 from stages.sink.settings import SinkConfig
-
-STAGE_SETTINGS: dict[str, tuple[type, ...]] = {
-    "fetcher": (FetchConfig, ScheduleConfig),
-    "parser": (ParserConfig,),
-    "sink": (SinkConfig,),
-}
 
 log = logging.getLogger("crawlpipe")
 
@@ -52,8 +44,9 @@ def _stage_command(args: argparse.Namespace) -> int:
     from stages.core.runner import StageRunner
 
     kafka_config = settings.load(KafkaConfig, args)
-    stage = _build_stage(args.command, kafka_config, args)
-    runner_config = settings.load(RunnerConfig, args, defaults=stage.runner_defaults)
+    stage_class = registry.stage(args.command)
+    stage = stage_class(kafka_config, *[settings.load(cls, args) for cls in stage_class.settings])
+    runner_config = settings.load(RunnerConfig, args, defaults=stage_class.runner_defaults)
     metrics_config = settings.load(MetricsConfig, args)
     _lower_priority(runner_config.nice)
 
@@ -74,18 +67,9 @@ def _lower_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
-def _build_stage(name: str, kafka_config: KafkaConfig, args: argparse.Namespace):
-    if name == "fetcher":
-        from stages.fetcher.stage import FetcherStage
-
-        return FetcherStage(kafka_config, settings.load(FetchConfig, args), settings.load(ScheduleConfig, args))
-    if name == "parser":
-        from stages.parser.stage import ParserStage
-
-        return ParserStage(kafka_config, settings.load(ParserConfig, args))
-    from stages.sink.stage import SinkStage
-
-    return SinkStage(kafka_config, settings.load(SinkConfig, args))
+def stage_settings() -> dict[str, tuple[type, ...]]:
+    """Each registered stage's own settings classes, by stage name."""
+    return {name: stage.settings for name, stage in registry.stages().items()}
 
 
 def _topics_command(args: argparse.Namespace) -> int:
@@ -154,7 +138,7 @@ def _replay_command(args: argparse.Namespace) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     from stages.tools.supervise import supervise
 
-    replicas = {"fetcher": args.fetchers, "parser": args.parsers, "sink": args.sinks}
+    replicas = {stage: getattr(args, f"{stage}s") for stage in stage_settings()}
     env = {settings.env_name(name): str(value) for name, value in vars(args).items()
            if value is not None and name in _setting_names()}
     metrics = settings.load(MetricsConfig, args)
@@ -163,7 +147,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _setting_names() -> set[str]:
-    classes = (KafkaConfig, RunnerConfig, *[c for group in STAGE_SETTINGS.values() for c in group])
+    classes = (KafkaConfig, RunnerConfig, *[c for group in stage_settings().values() for c in group])
     return {option.lstrip("-").replace("-", "_") for option, *_ in settings.describe(*classes)}
 
 
@@ -230,7 +214,7 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
 
 def _config_command(args: argparse.Namespace) -> int:
     classes = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig,
-               *[c for g in STAGE_SETTINGS.values() for c in g])
+               *[c for g in stage_settings().values() for c in g])
     for cls in classes:
         if args.markdown:
             print(f"\n**{cls.__name__}**: {(cls.__doc__ or '').strip().splitlines()[0]}\n")
@@ -252,7 +236,7 @@ def _shop_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crawlpipe", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for stage, classes in STAGE_SETTINGS.items():
+    for stage, classes in stage_settings().items():
         sub = commands.add_parser(stage, help=f"run the {stage} stage")
         settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, *classes)
         _common(sub)
@@ -297,10 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=_replay_command)
 
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
-    for stage in STAGE_SETTINGS:
+    for stage in stage_settings():
         sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
     settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig,
-                         *[c for g in STAGE_SETTINGS.values() for c in g])
+                         *[c for g in stage_settings().values() for c in g])
     _common(sub)
     sub.set_defaults(func=_run_command)
     _add_operations(commands)

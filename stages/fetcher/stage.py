@@ -29,17 +29,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-import orjson
-
-from stages.core import metrics
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError, CrawlpipeError
-from stages.core.lag import Downstream
 from stages.core.messages import decode_url, encode_page_headers, encode_url, utc_now
-from stages.core.output import Record
-from stages.core.stage import Stage, StageContext
+from stages.core.stage import Emit, Stage, StageContext
 from stages.core.topics import max_message_bytes
+from stages.fetcher import metrics
 from stages.fetcher.client import FetchedPage, HttpFetcher
 from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import THROTTLED, RetriableFetchError
@@ -53,9 +49,11 @@ PARKED_MESSAGE_BYTES = 8 * 1024
 
 class FetcherStage(Stage):
     name = "fetcher"
-    # A URL message of ~200 bytes becomes a page of up to the body cap; the
-    # window is charged with each page's real size while it awaits its ack.
-    output_ratio = 0.0
+    input = "topic_urls"
+    outputs = {"page": "topic_pages", "retry": "topic_urls"}
+    settings = (FetchConfig, ScheduleConfig)
+    # Each fetch awaits a site.
+    concurrent = True
     # Mostly waiting on sites: the parser (the pipeline's CPU ceiling) gets a short core first.
     runner_defaults = {"nice": 10}
 
@@ -67,15 +65,7 @@ class FetcherStage(Stage):
         self._context: StageContext | None = None
         self._parked_per_host: dict[str, int] = {}
 
-    @property
-    def input_topic(self) -> str:
-        return self._kafka.topic_urls
-
-    @property
-    def downstream(self) -> Downstream:
-        return Downstream(self._kafka.topic_pages, self._kafka.group("parser"))
-
-    def extra_memory_bytes(self, runner: RunnerConfig) -> int:
+    def memory_bytes(self, runner: RunnerConfig) -> int:
         # Bodies being streamed in, before they are charged to the window: every
         # fetch up to the large-body threshold, the few large ones up to the cap
         # (twice: the chunks, then the joined body).
@@ -112,13 +102,7 @@ class FetcherStage(Stage):
             await self._http.__aexit__(None, None, None)
             self._http = None
 
-    def attempt(self, envelope: Envelope) -> int:
-        try:
-            return int(orjson.loads(envelope.value).get("attempt", 1))
-        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-            return 1
-
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle(self, envelope: Envelope) -> list[Emit]:
         assert self._http is not None
         message = decode_url(envelope)
         wait = message.get("not_before", 0) - time.time()
@@ -132,14 +116,13 @@ class FetcherStage(Stage):
         except CrawlpipeError as error:
             metrics.fetched(time.perf_counter() - started, getattr(error, "status", None))
             if error.error_class == THROTTLED:
-                await self._requeue(message, error.retry_after_seconds or 0.0)
-                return
+                return [self._requeue(message, getattr(error, "retry_after_seconds", None) or 0.0)]
             if error.retriable and message["attempt"] < self._schedule.max_attempts:
-                await self._schedule_retry(message, error)
-                return
+                return [self._retry(message, error)]
+            error.attempt = message["attempt"]
             raise
         metrics.fetched(time.perf_counter() - started, page.status)
-        await self._publish(message, page)
+        return [self._page(message, page)]
 
     @contextmanager
     def _parked(self, host: str) -> Iterator[bool]:
@@ -179,8 +162,7 @@ class FetcherStage(Stage):
                 error_class=THROTTLED, retry_after_seconds=self._http.throttle.reserve(host),
             ) from None
 
-    async def _publish(self, message: dict[str, Any], page: FetchedPage) -> None:
-        assert self._context is not None
+    def _page(self, message: dict[str, Any], page: FetchedPage) -> Emit:
         meta: dict[str, Any] = {
             "url": message["url"],
             "final_url": page.final_url,
@@ -192,27 +174,18 @@ class FetcherStage(Stage):
         }
         if page.charset:
             meta["charset"] = page.charset
-        size = len(page.body)
-        self._context.window.charge(size)
-        try:
-            await self._context.output.send(Record(
-                self._kafka.topic_pages, page.body, key=message["url"].encode(),
-                headers=encode_page_headers(meta),
-            ))
-        finally:
-            self._context.window.refund(size)
+        return Emit("page", page.body, key=message["url"].encode(), headers=encode_page_headers(meta))
 
-    async def _schedule_retry(self, message: dict[str, Any], error: CrawlpipeError) -> None:
+    def _retry(self, message: dict[str, Any], error: CrawlpipeError) -> Emit:
         backoff = self._schedule.retry_base_delay_seconds * 2 ** (message["attempt"] - 1)
         delay = random.uniform(backoff / 2, backoff)
         server_asked = getattr(error, "retry_after_seconds", None)
         if server_asked:
             delay = max(delay, server_asked)
         delay = min(delay, self._schedule.retry_max_delay_seconds)
-        await self._requeue({**message, "attempt": message["attempt"] + 1}, delay)
+        return self._requeue({**message, "attempt": message["attempt"] + 1}, delay)
 
-    async def _requeue(self, message: dict[str, Any], delay_seconds: float) -> None:
-        """Send ``message`` back to the URL topic, to be fetched no earlier than ``delay_seconds`` from now."""
-        assert self._context is not None
+    def _requeue(self, message: dict[str, Any], delay_seconds: float) -> Emit:
+        """``message`` back to the URL topic, to be fetched no earlier than ``delay_seconds`` from now."""
         key, value = encode_url({**message, "not_before": time.time() + delay_seconds})
-        await self._context.output.send(Record(self._kafka.topic_urls, value, key=key))
+        return Emit("retry", value, key=key)

@@ -18,14 +18,12 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from stages.core import metrics
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError
-from stages.core.lag import Downstream
 from stages.core.messages import decode_page_headers, encode_url, utc_now
-from stages.core.output import Record
-from stages.core.stage import Stage, StageContext
+from stages.core.stage import Emit, Stage, StageContext
+from stages.parser import metrics
 from stages.parser.extract import ExtractedProduct, extract_page
 from stages.parser.ids import canonical_url, product_id
 from stages.parser.rules import RuleSet, load_rules
@@ -41,28 +39,20 @@ PARSE_MEMORY_RATIO = 16
 
 class ParserStage(Stage):
     name = "parser"
-    # Product records and links are a small fraction of the page they come from.
-    output_ratio = 0.25
-    # Parsing is serial CPU work: a few pages in flight keep the producer busy
-    # while the next page is parsed; more would only hold more HTML.
-    runner_defaults = {"max_in_flight": 32, "max_in_flight_bytes": 8 * MIB}
+    input = "topic_pages"
+    outputs = {"product": "topic_products", "link": "topic_urls"}
+    settings = (ParserConfig,)
+    # Parsing is serial CPU work: a page is released once parsed, so a few in
+    # flight keep the parser busy; its records wait for their acks apart.
+    runner_defaults = {"max_in_flight": 16, "max_in_flight_bytes": 8 * MIB, "max_unacked_bytes": 16 * MIB}
 
     def __init__(self, kafka_config: KafkaConfig, config: ParserConfig) -> None:
-        self._kafka = kafka_config
+        # Topics are core's business: the parser only says which kind each output is.
         self._config = config
         self._rules = self._load_rules()
         self._seen = BloomFilter(config.seen_capacity, config.seen_error_rate)
-        self._context: StageContext | None = None
 
-    @property
-    def input_topic(self) -> str:
-        return self._kafka.topic_pages
-
-    @property
-    def downstream(self) -> Downstream:
-        return Downstream(self._kafka.topic_products, self._kafka.group("sink"))
-
-    def extra_memory_bytes(self, runner: RunnerConfig) -> int:
+    def memory_bytes(self, runner: RunnerConfig) -> int:
         # One page is parsed at a time; its tree and products cost up to this.
         return self._seen.size_bytes + PARSE_MEMORY_RATIO * self._config.max_page_bytes
 
@@ -70,7 +60,6 @@ class ParserStage(Stage):
         return load_rules(self._config.rules) if self._config.rules else None
 
     async def start(self, context: StageContext) -> None:
-        self._context = context
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_rules)
 
     async def stop(self) -> None:
@@ -85,11 +74,10 @@ class ParserStage(Stage):
         log.info("rules reloaded from %s (version %s)", self._config.rules,
                  self._rules.version if self._rules else "none")
 
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle(self, envelope: Envelope) -> list[Emit]:
         if len(envelope.value) > self._config.max_page_bytes:
             raise BadMessage(f"page of {len(envelope.value)} bytes is above --max-page-bytes "
                              f"({self._config.max_page_bytes})", error_class="too_large")
-        assert self._context is not None
         meta = decode_page_headers(envelope)
         url_message: dict[str, Any] = meta["url_message"]
         page_url = meta["final_url"]
@@ -113,10 +101,10 @@ class ParserStage(Stage):
         ]
         records += self._link_records(extraction.links, url_message, site=site, host=host,
                                       offsite=bool(rules and rules.follow_offsite))
-        await self._context.output.send_all(records)
+        return records
 
     def _product_record(self, product: ExtractedProduct, *, site: str, page_url: str, fetched_at: str,
-                        parsed_at: str, parser_version: str) -> Record:
+                        parsed_at: str, parser_version: str) -> Emit:
         url = canonical_url(product.url) if product.url else canonical_url(page_url)
         pid = product_id(site, url, product.sku)
         document = {
@@ -139,10 +127,10 @@ class ParserStage(Stage):
         }
         # Not validated here (8% of the parser's CPU): the sink validates what it reads,
         # and tests/parser/test_stage_records.py holds this shape to the schema.
-        return Record(self._kafka.topic_products, orjson.dumps(document), key=pid.encode())
+        return Emit("product", orjson.dumps(document), key=pid.encode())
 
     def _link_records(self, links: list[str], url_message: dict[str, Any], *, site: str, host: str,
-                      offsite: bool) -> list[Record]:
+                      offsite: bool) -> list[Emit]:
         depth = url_message["depth"] + 1
         records = []
         for link in links:
@@ -151,5 +139,5 @@ class ParserStage(Stage):
             if self._seen.add(canonical_url(link)):
                 continue
             key, value = encode_url({"url": link, "depth": depth, "site": site, "attempt": 1})
-            records.append(Record(self._kafka.topic_urls, value, key=key))
+            records.append(Emit("link", value, key=key))
         return records

@@ -6,7 +6,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stages.core.partitions import partition_for
+from stages.core.fastpath.partitions import partition_for
 
 
 @given(st.binary(max_size=200), st.integers(1, 64))

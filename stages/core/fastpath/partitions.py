@@ -2,10 +2,8 @@
 
 The same function as aiokafka's ``DefaultPartitioner`` and the Java client's,
 so crawlpipe's producers and anyone else's put one key (a URL's host, a
-product id) on one partition (tests/core/test_partitions.py). aiokafka's
-murmur2 reads the key a byte at a time in Python, ~6 us for a product id and
-once per product record (3-4% of the parser's CPU); murmurhash2's compiled
-one gives the same hash in under a microsecond.
+product id) on one partition (tests/core/test_partitions.py), with a
+compiled murmur2 (why: ``stages/core/fastpath/__init__.py``).
 """
 
 from __future__ import annotations

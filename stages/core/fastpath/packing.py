@@ -1,12 +1,9 @@
-"""Packing records into Kafka batches ourselves, across every concurrent ``handle``.
+"""Packing records into Kafka batches ourselves, across every message in flight.
 
-aiokafka's per-record ``send`` costs about 25 us of Python (serializers,
-murmur2, a future, the accumulator), and a produce request about a
-millisecond more; a parser page of 40 products paid both for every page.
-Appending to a ``BatchBuilder`` costs about 3 us a record, so records of all
-in-flight messages go into one open batch per partition, which is closed and
-handed to the producer when full or ``linger_seconds`` after its first
-record. Partitions are chosen as Kafka's default partitioner does
+Records of all in-flight messages go into one open batch per partition,
+which is closed and handed to the producer when full or ``linger_seconds``
+after its first record (why: ``stages/core/fastpath/__init__.py``).
+Partitions are chosen as Kafka's default partitioner does
 (``partitions.py``), so a key lands where any other producer puts it.
 
 Memory: at most one open batch per partition (``--producer-max-batch-bytes``
@@ -23,13 +20,13 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from stages.core.partitions import partition_for
+from stages.core.fastpath.partitions import partition_for
 
 Headers = list[tuple[str, bytes]]
 
 
 class Record(NamedTuple):
-    """One record to produce; a named tuple, as a parser page makes dozens (a frozen dataclass cost ~1 us more each)."""
+    """One record to produce."""
 
     topic: str
     value: bytes
