@@ -1,6 +1,6 @@
 """Products from microdata: ``itemscope itemtype=".../Product"`` and its itemprops.
 
-Properties come from the product's own scope (name, sku or productID, url,
+Property names are read in any case. Properties come from the product's own scope (name, sku or productID, url,
 image) and from a nested ``itemprop="offers"`` scope (price or lowPrice,
 priceCurrency, availability), falling back to the product's own scope for
 sites that put the price there. Properties of other nested scopes (brand,
@@ -35,10 +35,10 @@ def microdata_product(scope: LexborNode, links: LinkResolver) -> ExtractedProduc
     offer = {**own, **properties.get(offers.mem_id, {})} if offers is not None else own
     return ExtractedProduct(
         title=clean_text(_value(own.get("name"))),
-        price=_price(offer.get("price", offer.get("lowPrice")), _value(offer.get("priceCurrency"))),
+        price=_price(offer.get("price", offer.get("lowprice")), _value(offer.get("pricecurrency"))),
         url=links.resolve(_value(own.get("url"))),
         image=links.resolve(_value(own.get("image"))),
-        sku=clean_text(_value(own.get("sku", own.get("productID")))),
+        sku=clean_text(_value(own.get("sku", own.get("productid")))),
         availability=normalise_availability(_value(offer.get("availability"))),
         method="microdata",
     )
@@ -56,7 +56,7 @@ def _properties_by_scope(scope: LexborNode) -> dict[int, dict[str, LexborNode]]:
         if owner is None:
             continue
         names = grouped.setdefault(owner.mem_id, {})
-        for name in (node.attrs.get("itemprop") or "").split():
+        for name in (node.attrs.get("itemprop") or "").lower().split():
             names.setdefault(name, node)
     return grouped
 

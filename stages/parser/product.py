@@ -13,11 +13,16 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from .ids import canonical_url
-from .prices import Price
+from .prices import NO_PRICE, Price
 
 
 class ExtractedProduct(NamedTuple):
-    """One product found on a page; URLs are absolute, availability is "InStock", "OutOfStock" or None."""
+    """One product found on a page; URLs are absolute, availability is "InStock", "OutOfStock" or None.
+
+    `regular_price` is the struck-through / list price beside a sale price;
+    `sources` says, for fields not found by `method` itself, how they were
+    found (("price", "visible: span.price-item, near the title"), ...).
+    """
 
     title: str | None
     price: Price
@@ -26,6 +31,8 @@ class ExtractedProduct(NamedTuple):
     sku: str | None
     availability: str | None
     method: str
+    regular_price: Price = NO_PRICE
+    sources: tuple[tuple[str, str], ...] = ()
 
     def fill_from(self, other: ExtractedProduct) -> ExtractedProduct:
         """This product with its missing fields taken from `other`; present fields never change."""
@@ -42,6 +49,7 @@ class ExtractedProduct(NamedTuple):
             image=self.image or other.image,
             sku=self.sku or other.sku,
             availability=self.availability or other.availability,
+            regular_price=self.regular_price if self.regular_price.ok else other.regular_price,
         )
 
 

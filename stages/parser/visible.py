@@ -1,0 +1,406 @@
+"""The product a person sees on a product page, read from the visible HTML when markup says nothing or too little.
+
+Used by ``extract.py`` on pages whose rules and structured data give at most
+one product (a detail page, or no product at all). Deterministic heuristics,
+no learning:
+
+1. Title: the first ``h1`` that is not the shop's name, else og:title, else
+   ``<title>`` without the shop's name.
+2. Price: every short text with a currency mark and an amount is a candidate,
+   scored by its distance (in document order) to the title and to the buy
+   button, the price words in its and its ancestors' class/id ("price",
+   "prix", "preis", "cena", ...), emphasis, and penalised for what a current
+   price is not: struck through (``<s>``, ``<del>``, line-through), after a
+   "was"/"RRP"/"statt" word, per unit ("/ kg"), instalments ("4 x"), a
+   shipping cost, inside related products, header, footer or navigation.
+   Struck and "was" candidates near the title give the regular price.
+3. Currency: the price's own mark, with the page's language and domain to
+   settle shared marks ("$", "kr").
+4. Availability: ``itemprop=availability``, a stock element's words, else the
+   buy button (present: in stock, disabled: out of stock).
+5. SKU where the page labels one ("SKU:", "Art.-Nr.", "品番", ...), and the
+   main image.
+
+A page is a product page only when a title and a price candidate near it or
+near a buy button are found; anything else gives no product. Each field says
+how it was found (``ExtractedProduct.sources``).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import NamedTuple
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .availability import normalise_availability
+from .currencies import ISO_CODES, iso_currency
+from .links import LinkResolver
+from .locale_currency import currency_hint
+from .prices import NO_PRICE, Price
+from .product import ExtractedProduct
+
+_MARK = (r"R\$|US\$|C\$|CA\$|A\$|AU\$|NZ\$|HK\$|S\$|MX\$|[$€£¥₹₽₩₪฿₺₫₱₴₦￥]|円|zł|Kč|(?<![A-Za-z])kr\.?(?![a-z])"
+         r"|(?<![A-Za-z])Ft(?![a-z])|(?<![A-Za-z])lei(?![a-z])|руб\.?|грн\.?|(?<![A-Za-z])Rs\.?|(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
+_AMOUNT = r"[0-9]{1,3}(?:[.,'\u00a0\u202f ][0-9]{3})+(?:[.,][0-9]{1,2})?|[0-9]+(?:[.,][0-9]{1,2})?"
+_PRICE_TEXT = re.compile(rf"(?P<before>{_MARK})\s?(?P<a>{_AMOUNT})|(?P<b>{_AMOUNT})\s?(?P<after>{_MARK})")
+_DECIMAL_PART = re.compile(r"^(.*)[.,]([0-9]{1,2})$")
+
+_SKIPPED_TEXT_PARENTS = frozenset({"script", "style", "noscript", "template", "option", "title", "textarea"})
+_STRUCK_TAGS = frozenset({"s", "del", "strike"})
+_OUTSIDE_TAGS = frozenset({"header", "footer", "nav", "aside"})
+_EMPHASIS_TAGS = frozenset({"strong", "b", "h2", "h3", "h4", "ins"})
+
+# Class / id / data-testid words, in the main shop languages. A word starts where no lower-case letter
+# precedes it ("oldPrice", "price--old", not "bold"); the current / regular words also end there or at "price".
+_PRICE_WORDS = re.compile(r"(?<![a-z])(?i:price|prix|preis|precio|prezzo|prijs|cena|preco|preço|pris|цена|amount|"
+                          r"money|cost|betrag)")
+_CURRENT_WORDS = re.compile(r"(?<![a-z])(?i:sale|special|current|final|now|actual|offer|promo|selling|important)"
+                            r"(?=[^a-z]|price|$)")
+_REGULAR_WORDS = re.compile(r"(?<![a-z])(?i:old|was|regular|compare|list|strike(?:through)?|before|original|msrp|"
+                            r"rrp|uvp|crossed|retail)(?=[^a-z]|price|$)")
+_ELSEWHERE_WORDS = re.compile(
+    r"(?<![a-z])(?i:related|recommend|upsell|up-sell|cross-sell|similar|also|recent|carousel|card|tile|grid|"
+    r"teaser|minicart|mini-cart|cart-link|announcement|topbar|promo-bar|banner|shipping|delivery|install|klarna|"
+    r"afterpay|unit|per-|base-price|points|save|saving|discount|badge|footer|header|menu)"
+)
+_WAS_BEFORE = re.compile(
+    r"(?:was|statt|au lieu de|rrp|m\.?r\.?p\.?|msrp|uvp|antes|reg\.|ord\. ?pris|før|původně|старая цена|通常価格|"
+    r"listino|regularna|\bde\b|\bvan\b|vorher|list price|compare at|save|spar|économisez|ahorra|risparmi)\s*:?\s*$",
+    re.IGNORECASE,
+)
+_UNIT_AFTER = re.compile(
+    r"^\s*\)?\s*(?:/|per\b|pr\.|je\b|pro\b|par\b)\s*(?:[0-9]+\s*)?"
+    r"(?:kg|g|l|ml|cl|oz|lb|ea|st|stk|ks|szt|un|ud|unit|stuck|stück|шт|100|m|m2|m²|count|item|piece|mo|month)",
+    re.IGNORECASE,
+)
+# Instalments ("4 x"), added costs ("+"), savings ("-") and a range's upper bound ("10 € – 20 €").
+_INSTALMENT_BEFORE = re.compile(r"(?:[0-9]+\s*[x×]|\+|-|−|–|—|\bor|\boder|\bou|\bof)\s*$", re.IGNORECASE)
+_FREE_TEXT_AROUND = 14  # characters of other text an element may hold around its price
+
+_BUY_WORDS = re.compile(
+    r"add[ -]?to[ -]?(?:cart|bag|basket)|addtocart|add_to_cart|buy|comprar|kaufen|warenkorb|panier|carrito|"
+    r"carrello|winkelwagen|koszyk|kurv|varukorg|košík|корзин|カート|購入|acheter|aggiungi|añadir|dodaj",
+    re.IGNORECASE,
+)
+_STOCK_WORDS = re.compile(r"stock|availab|inventory|lager|dispon|voorraad|nalich|lieferbar|quantity", re.IGNORECASE)
+_SKU_TEXT = re.compile(
+    r"(?:\bSKU\b|\bArt\.?-?Nr\.?|Artikelnummer|Artikelnr\.?|\bItem\s*(?:#|No\.?|number)|Product code|Référence|"
+    r"\bRéf\.|\bRef\.|\bCodice\b|Kod produktu|Código|Varenr\.?|\bKód\b|品番|Артикул|\bMPN\b)\s*[:#.]?\s*"
+    r"(?P<sku>[A-Za-z0-9][A-Za-z0-9._/-]{2,40})"
+)
+_TITLE_SEPARATORS = re.compile(r"\s+[|–—:·»-]\s+")
+_CURRENCY_HOW = "the price's mark; shared marks settled by the page's language and domain"
+_NEAR_NODES = 160  # document-order distance over which nearness to the title still counts
+
+
+class _Candidate(NamedTuple):
+    score: float
+    position: int
+    price: Price
+    how: str
+    struck: bool
+
+
+class _Page(NamedTuple):
+    """What the scan of one page found: the title, the buy control and the price candidates (struck ones too)."""
+
+    title: str | None
+    title_how: str
+    buy: LexborNode | None
+    candidates: list[_Candidate]
+
+
+class VisiblePage(NamedTuple):
+    """The product the page shows (None if it does not look like one product's page), and every amount
+    it shows as a current price anywhere (to tell whether a markup price is one the page shows)."""
+
+    product: ExtractedProduct | None
+    shown: frozenset[Decimal]
+
+
+def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
+    """Read the product the page shows; see the module docstring."""
+    body = tree.body
+    if body is None:
+        return VisiblePage(None, frozenset())
+    hint = currency_hint(_lang(tree), links.base.host or "")
+    page = _scan(tree, body, hint)
+    current = [c for c in page.candidates if not c.struck]
+    shown = frozenset(Decimal(c.price.amount or "0") for c in current)
+    if page.title is None or not current:
+        return VisiblePage(None, shown)
+    best = max(current, key=lambda c: (c.score, -c.position))
+    if best.score < 1:
+        return VisiblePage(None, shown)
+    struck = [c for c in page.candidates if c.struck and abs(c.position - best.position) < _NEAR_NODES // 4]
+    regular = min(struck, key=lambda c: abs(c.position - best.position)) if struck else None
+    availability, availability_how = _availability(tree, page.buy)
+    sku, sku_how = _sku(tree, body)
+    image, image_how = _image(tree, links)
+    sources = [("title", page.title_how), ("price", best.how), ("currency", _CURRENCY_HOW),
+               ("availability", availability_how), ("sku", sku_how), ("image", image_how)]
+    if regular is not None:
+        sources.append(("regular_price", regular.how))
+    return VisiblePage(ExtractedProduct(
+        title=page.title,
+        price=best.price,
+        url=None,
+        image=image,
+        sku=sku,
+        availability=availability,
+        method="visible",
+        regular_price=regular.price if regular is not None else NO_PRICE,
+        sources=tuple((name, how) for name, how in sources if how),
+    ), shown)
+
+
+def _lang(tree: LexborHTMLParser) -> str:
+    html = tree.css_first("html")
+    return (html.attrs.get("lang") or "") if html is not None else ""
+
+
+def _scan(tree: LexborHTMLParser, body: LexborNode, hint: str | None) -> _Page:
+    title, title_node, title_how = _title(tree)
+    buy = _buy_button(tree)
+    title_id = title_node.mem_id if title_node is not None else None
+    buy_id = buy.mem_id if buy is not None else None
+    title_position = buy_position = None
+    found: list[tuple[int, LexborNode, re.Match[str]]] = []
+    seen: set[int] = set()
+    position = 0
+    for node in body.traverse(include_text=True):
+        position += 1
+        if node.tag != "-text":
+            mem_id = node.mem_id
+            if mem_id == title_id:
+                title_position = position
+            elif mem_id == buy_id:
+                buy_position = position
+            continue
+        text = node.text_content
+        if not text or not any(ch.isdigit() for ch in text):
+            continue
+        parent = node.parent
+        if parent is None or parent.tag in _SKIPPED_TEXT_PARENTS:
+            continue
+        element, match = _price_element(parent)
+        if element is None or match is None or element.mem_id in seen:
+            continue
+        seen.add(element.mem_id)
+        found.append((position, element, match))
+    candidates = [c for c in (_candidate(position, element, match, hint, title_position, buy_position)
+                              for position, element, match in found) if c is not None]
+    return _Page(title, title_how, buy, candidates)
+
+
+def _price_element(element: LexborNode) -> tuple[LexborNode | None, re.Match[str] | None]:
+    """The smallest element (the text's parent or one of its two nearest ancestors) whose text is a price."""
+    for _ in range(3):
+        text = element.text()
+        if len(text) > 80:
+            return None, None
+        match = _PRICE_TEXT.search(text)
+        if match is not None and _valid_mark(match):
+            if len(text.strip()) - len(match.group(0)) > _FREE_TEXT_AROUND:
+                return None, None
+            return element, match
+        parent = element.parent
+        if parent is None or parent.tag == "body":
+            return None, None
+        element = parent
+    return None, None
+
+
+def _valid_mark(match: re.Match[str]) -> bool:
+    mark = match["before"] or match["after"]
+    return not (len(mark) == 3 and mark.isalpha() and mark.isupper() and mark not in ISO_CODES)
+
+
+def _candidate(position: int, element: LexborNode, match: re.Match[str], hint: str | None,
+               title_position: int | None, buy_position: int | None) -> _Candidate | None:
+    text = element.text()
+    before_text, after_text = _context(element, text, match)
+    if _UNIT_AFTER.match(after_text) or _INSTALMENT_BEFORE.search(before_text):
+        return None
+    struck = bool(_WAS_BEFORE.search(before_text))
+    score = 0.0
+    words = []
+    node: LexborNode | None = element
+    for depth in range(8):
+        if node is None or node.tag in ("body", "html"):
+            break
+        attrs = node.attrs
+        tag = node.tag
+        if tag in _STRUCK_TAGS or "line-through" in (attrs.get("style") or ""):
+            struck = True
+        if tag in _OUTSIDE_TAGS:
+            score -= 6
+        if depth < 3 and tag in _EMPHASIS_TAGS:
+            score += 0.5
+        if attrs.get("aria-hidden") == "true":
+            return None
+        names = " ".join(value for key in ("class", "id", "data-testid", "itemprop")
+                         if (value := attrs.get(key)))
+        if names:
+            words.append(names)
+            weight = 1.0 if depth < 4 else 0.5
+            if _PRICE_WORDS.search(names):
+                score += 1.5 * weight
+            if _CURRENT_WORDS.search(names):
+                score += 1 * weight
+            if _REGULAR_WORDS.search(names):
+                score -= 2 * weight
+                struck = struck or depth < 2
+            if _ELSEWHERE_WORDS.search(names):
+                score -= 3 * weight
+        node = node.parent
+    distances = [abs(position - p) for p in (title_position, buy_position) if p is not None]
+    if distances:
+        score += 4 * max(0.0, 1 - min(distances) / _NEAR_NODES)
+    if title_position is not None and position < title_position:
+        score -= 1
+    price = _price(match, hint)
+    if price is None:
+        return None
+    how = f"{element.tag}{_first_class(element)} at node {position} (score {score:.1f})"
+    return _Candidate(score=score, position=position, price=price, how=how, struck=struck)
+
+
+def _context(element: LexborNode, text: str, match: re.Match[str]) -> tuple[str, str]:
+    """The text before and after the price: within the element, else within the nearest of its three closest
+    ancestors whose text is longer (a "Was:" label often sits beside the price's wrapper, not the price)."""
+    before, after = text[:match.start()], text[match.end():]
+    node = element.parent
+    for _ in range(3):
+        if node is None or len(before.strip()) >= 2 or after.strip():
+            break
+        whole = node.text()
+        if len(whole) > 200:
+            break
+        at = whole.find(text)
+        if at >= 0 and len(whole) > len(text):
+            before = whole[:at] + before
+            after = after + whole[at + len(text):]
+            break
+        node = node.parent
+    return before[-30:], after[:30]
+
+
+def _price(match: re.Match[str], hint: str | None) -> Price | None:
+    digits = (match["a"] or match["b"]).replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace("'", "")
+    decimal = _DECIMAL_PART.match(digits)
+    if decimal is not None:
+        amount = decimal[1].replace(".", "").replace(",", "") + "." + decimal[2]
+    else:
+        amount = digits.replace(".", "").replace(",", "")
+    amount = amount.lstrip("0") or "0"
+    if amount.startswith("."):
+        amount = "0" + amount
+    mark = match["before"] or match["after"]
+    return Price(amount=amount, currency=iso_currency(mark, hint), raw=match.group(0), ok=True)
+
+
+def _first_class(element: LexborNode) -> str:
+    classes = (element.attrs.get("class") or "").split()
+    if element.attrs.get("id"):
+        return f"#{element.attrs['id']}"
+    return f".{classes[0]}" if classes else ""
+
+
+def _title(tree: LexborHTMLParser) -> tuple[str | None, LexborNode | None, str]:
+    """The product's name, the node it came from (for distances) and how it was found."""
+    shop = _shop_name(tree)
+    for heading in tree.css("h1"):
+        text = " ".join(heading.text().split())
+        if text and (shop is None or text.casefold() != shop.casefold()) and not _inside(heading, _OUTSIDE_TAGS):
+            return text, heading, "h1"
+    for heading in tree.css("h2"):
+        text = " ".join(heading.text().split())
+        if text and _document_title(tree, shop) == text:
+            return text, heading, "h2 equal to <title> without the shop name"
+    og = tree.css_first('meta[property="og:title" i]')
+    if og is not None and (content := " ".join((og.attrs.get("content") or "").split())):
+        return content, None, "og:title"
+    document_title = _document_title(tree, shop)
+    return (document_title, None, "<title> without the shop name") if document_title else (None, None, "")
+
+
+def _shop_name(tree: LexborHTMLParser) -> str | None:
+    site = tree.css_first('meta[property="og:site_name" i]')
+    if site is not None and site.attrs.get("content"):
+        return " ".join((site.attrs.get("content") or "").split())
+    title = tree.css_first("title")
+    parts = _TITLE_SEPARATORS.split(title.text().strip()) if title is not None else []
+    return parts[-1] if len(parts) > 1 else None
+
+
+def _document_title(tree: LexborHTMLParser, shop: str | None) -> str | None:
+    title = tree.css_first("title")
+    if title is None:
+        return None
+    parts = [part for part in _TITLE_SEPARATORS.split(" ".join(title.text().split())) if part]
+    if shop is not None:
+        parts = [part for part in parts if part.casefold() != shop.casefold()] or parts
+    return parts[0] if parts else None
+
+
+def _inside(node: LexborNode, tags: frozenset[str]) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in tags:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _buy_button(tree: LexborHTMLParser) -> LexborNode | None:
+    """The add-to-cart control: a button, submit input or button-like link with a buying word or name."""
+    for node in tree.css('button, input[type="submit" i], input[type="button" i], a[class*="btn" i], '
+                         'a[class*="button" i], a[class*="call-to-action" i]'):
+        attrs = node.attrs
+        label = " ".join(value for key in ("id", "name", "class", "value", "aria-label")
+                         if (value := attrs.get(key)))
+        if (_BUY_WORDS.search(label) or _BUY_WORDS.search(node.text())) and not _inside(node, _OUTSIDE_TAGS):
+            return node
+    return None
+
+
+def _availability(tree: LexborHTMLParser, buy: LexborNode | None) -> tuple[str | None, str]:
+    link = tree.css_first('[itemprop="availability" i]')
+    if link is not None:
+        value = normalise_availability(link.attrs.get("href") or link.attrs.get("content") or link.text())
+        if value is not None:
+            return value, '[itemprop="availability"]'
+    for node in tree.css('[class*="stock" i], [id*="stock" i], [class*="availab" i], [id*="availab" i], '
+                         '[class*="inventory" i], [class*="lager" i], [class*="dispon" i]'):
+        text = node.text()
+        if len(text) < 80 and (value := normalise_availability(text)) is not None:
+            return value, f"stock text in {node.tag}{_first_class(node)}"
+    if buy is not None:
+        if "disabled" in buy.attrs or normalise_availability(buy.text() or buy.attrs.get("value")) == "OutOfStock":
+            return "OutOfStock", "buy button disabled"
+        return "InStock", "buy button present"
+    return None, ""
+
+
+def _sku(tree: LexborHTMLParser, body: LexborNode) -> tuple[str | None, str]:
+    node = tree.css_first('[itemprop="sku" i]')
+    if node is not None and (value := (node.attrs.get("content") or node.text()).strip()):
+        return value, '[itemprop="sku"]'
+    match = _SKU_TEXT.search(body.text(separator=" "))
+    if match is not None and any(ch.isdigit() for ch in match["sku"]):
+        return match["sku"], f'label "{match.group(0).split(match["sku"])[0].strip()}"'
+    return None, ""
+
+
+def _image(tree: LexborHTMLParser, links: LinkResolver) -> tuple[str | None, str]:
+    og = tree.css_first('meta[property="og:image" i]')
+    if og is not None and (image := links.resolve(og.attrs.get("content"))):
+        return image, "og:image"
+    for img in tree.css("img[src]"):
+        src = img.attrs.get("src") or ""
+        if "logo" not in src.lower() and "icon" not in src.lower() and not _inside(img, _OUTSIDE_TAGS):
+            return links.resolve(src), "first content img"
+    return None, ""
