@@ -26,7 +26,7 @@ import orjson
 from .availability import normalise_availability
 from .links import LinkResolver
 from .prices import NO_PRICE, Price, parse_structured_price
-from .product import ExtractedProduct
+from .product import ExtractedProduct, bounded_description
 from .schemaorg import GROUP_TYPES, PRODUCT_TYPES, clean_text, type_names
 from .variants import Variant, one_per_product
 
@@ -37,6 +37,7 @@ _WRAPPERS = re.compile(
 )
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 # priceSpecification.priceType values that name the regular, not the current, price.
+_GTIN_KEYS = ("gtin13", "gtin", "gtin14", "gtin12", "gtin8", "ean")
 _REGULAR_PRICE_TYPES = frozenset({"listprice", "strikethroughprice", "msrp", "srp", "regularprice"})
 
 References = dict[str, dict[str, Any]]
@@ -116,15 +117,22 @@ def _variant(node: Node, references: References, links: LinkResolver) -> Variant
 def _product(node: Node, references: References, links: LinkResolver) -> ExtractedProduct:
     offer = _offer(node.get("offers"), references)
     price, regular = _prices(offer)
+    images = _images(node.get("image"), references, links)
+    brand = _dereference(node.get("brand"), references)
     return ExtractedProduct(
         title=clean_text(node.get("name")),
         price=price,
         url=links.resolve(clean_text(node.get("url")) or clean_text(offer.get("url"))),
-        image=links.resolve(_image(node.get("image"), references)),
+        image=images[0] if images else None,
         sku=clean_text(node.get("sku")) or clean_text(node.get("productid")),
         availability=normalise_availability(clean_text(offer.get("availability") or node.get("availability"))),
         method="json-ld",
         regular_price=regular,
+        brand=clean_text(_lowered(brand).get("name") if isinstance(brand, dict) else brand),
+        gtin=next((gtin for key in _GTIN_KEYS if (gtin := clean_text(node.get(key)))), None),
+        mpn=clean_text(node.get("mpn")),
+        description=bounded_description(clean_text(node.get("description"))),
+        images=images,
     )
 
 
@@ -177,12 +185,15 @@ def _prices(offer: Node) -> tuple[Price, Price]:
     return price, NO_PRICE if regular is None else parse_structured_price(regular, currency)
 
 
-def _image(value: Any, references: References) -> str | None:
-    """An image URL from a string, a list, an ImageObject or a reference to one."""
-    if isinstance(value, list):
-        value = value[0] if value else None
-    value = _dereference(value, references)
-    if isinstance(value, dict):
-        value = _lowered(value)
-        return clean_text(value.get("url")) or clean_text(value.get("contenturl"))
-    return clean_text(value)
+def _images(value: Any, references: References, links: LinkResolver) -> tuple[str, ...]:
+    """Image URLs from a string, an ImageObject, a reference to one, or a list of those; each once."""
+    found: dict[str, None] = {}
+    for item in value if isinstance(value, list) else [value]:
+        item = _dereference(item, references)
+        if isinstance(item, dict):
+            item = _lowered(item)
+            item = clean_text(item.get("url")) or clean_text(item.get("contenturl"))
+        url = links.resolve(clean_text(item))
+        if url is not None:
+            found.setdefault(url)
+    return tuple(found)

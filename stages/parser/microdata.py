@@ -15,7 +15,7 @@ from selectolax.lexbor import LexborNode
 from .availability import normalise_availability
 from .links import LinkResolver
 from .prices import NO_PRICE, Price, parse_price, parse_structured_price
-from .product import ExtractedProduct
+from .product import ExtractedProduct, bounded_description
 from .schemaorg import PRODUCT_TYPES, clean_text, type_names
 
 _URL_ELEMENTS = frozenset({"a", "link", "area"})
@@ -33,6 +33,9 @@ def microdata_product(scope: LexborNode, links: LinkResolver) -> ExtractedProduc
     own = properties.get(scope.mem_id, {})
     offers = own.get("offers")
     offer = {**own, **properties.get(offers.mem_id, {})} if offers is not None else own
+    brand = own.get("brand")
+    brand_name = properties.get(brand.mem_id, {}).get("name") if brand is not None else None
+    gtin = next((own[key] for key in ("gtin13", "gtin", "gtin14", "gtin12", "gtin8") if key in own), None)
     return ExtractedProduct(
         title=clean_text(_value(own.get("name"))),
         price=_price(offer.get("price", offer.get("lowprice")), _value(offer.get("pricecurrency"))),
@@ -41,6 +44,10 @@ def microdata_product(scope: LexborNode, links: LinkResolver) -> ExtractedProduc
         sku=clean_text(_value(own.get("sku", own.get("productid")))),
         availability=normalise_availability(_value(offer.get("availability"))),
         method="microdata",
+        brand=clean_text(_value(brand_name if brand_name is not None else brand)),
+        gtin=clean_text(_value(gtin)),
+        mpn=clean_text(_value(own.get("mpn"))),
+        description=bounded_description(clean_text(_value(own.get("description")))),
     )
 
 

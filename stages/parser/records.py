@@ -34,4 +34,10 @@ def product_document(product: ExtractedProduct, *, site: str, page_url: str, fet
         "parsed_at": parsed_at,
         "parser_version": parser_version,
         "method": product.method,
+        "regular_price": product.regular_price.amount,
+        "brand": product.brand,
+        "gtin": product.gtin,
+        "mpn": product.mpn,
+        "description": product.description,
+        "images": list(product.images) or ([product.image] if product.image else []),
     }

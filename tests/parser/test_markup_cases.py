@@ -114,3 +114,15 @@ def test_microdata_product_without_url_is_not_dropped_when_opengraph_has_one() -
     product = only(head, body)
     assert (product.title, product.price.amount, product.price.currency) == ("Kettle", "24.90", "EUR")
     assert (product.url, product.image, product.method) == (URL, "https://shop.example/k.jpg", "microdata")
+
+
+def test_brand_gtin_mpn_bounded_description_and_all_images() -> None:
+    product = only(json_ld({"@type": "Product", "name": "Kettle", "brand": {"@type": "Brand", "name": "Acme"},
+                            "gtin13": "4006381333931", "mpn": "AC-1", "description": "word " * 400,
+                            "image": ["/a.jpg", {"@type": "ImageObject", "url": "/b.jpg"}, "/a.jpg"],
+                            "offers": {"price": "5"}}))
+    assert (product.brand, product.gtin, product.mpn) == ("Acme", "4006381333931", "AC-1")
+    assert product.description is not None and len(product.description) <= 1001
+    assert product.description.endswith("…")
+    assert product.images == ("https://shop.example/a.jpg", "https://shop.example/b.jpg")
+    assert product.image == "https://shop.example/a.jpg"
