@@ -18,8 +18,8 @@ no learning:
    settle shared marks ("$", "kr").
 4. Availability: ``itemprop=availability``, a stock element's words, else the
    buy button (present: in stock, disabled: out of stock).
-5. SKU where the page labels one ("SKU:", "Art.-Nr.", "品番", ...), and the
-   main image.
+5. SKU, GTIN, MPN and brand where the page labels them ("SKU:", "Art.-Nr.",
+   "品番", "EAN", "Marke:"), and the main image.
 
 A page is a product page only when a title and a price candidate near it or
 near a buy button are found; anything else gives no product. Each field says
@@ -87,9 +87,14 @@ _BUY_WORDS = re.compile(
 _STOCK_WORDS = re.compile(r"stock|availab|inventory|lager|dispon|voorraad|nalich|lieferbar|quantity", re.IGNORECASE)
 _SKU_TEXT = re.compile(
     r"(?:\bSKU\b|\bArt\.?-?Nr\.?|Artikelnummer|Artikelnr\.?|\bItem\s*(?:#|No\.?|number)|Product code|Référence|"
-    r"\bRéf\.|\bRef\.|\bCodice\b|Kod produktu|Código|Varenr\.?|\bKód\b|品番|Артикул|\bMPN\b)\s*[:#.]?\s*"
-    r"(?P<sku>[A-Za-z0-9][A-Za-z0-9._/-]{2,40})"
+    r"\bRéf\.|\bRef\.|\bCodice\b|Kod produktu|Código|Varenr\.?|\bKód\b|品番|Артикул)\s*[:#.]?\s*"
+    r"(?P<value>[A-Za-z0-9][A-Za-z0-9._/-]{2,40})"
 )
+_GTIN_TEXT = re.compile(r"\b(?:EAN|GTIN|UPC|JAN)(?:-?(?:8|12|13|14))?\s*[:#]?\s*(?P<value>[0-9]{8,14})\b")
+_MPN_TEXT = re.compile(r"(?:\bMPN\b|Herstellernummer|Manufacturer part number|Part number)\s*[:#.]?\s*"
+                       r"(?P<value>[A-Za-z0-9][A-Za-z0-9._/-]{2,40})")
+_BRAND_TEXT = re.compile(r"(?:\bBrand|\bMarke|\bMarque|\bMarca|\bMarka|\bMerk|\bMärke|\bMærke|\bZnačka|Бренд|"
+                         r"ブランド)\s*:\s*(?P<value>[^\W\d][\w&'.-]{1,40})")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—:·»-]\s+")
 _CURRENCY_HOW = "the price's mark; shared marks settled by the page's language and domain"
 _NEAR_NODES = 160  # document-order distance over which nearness to the title still counts
@@ -137,10 +142,15 @@ def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
     struck = [c for c in page.candidates if c.struck and abs(c.position - best.position) < _NEAR_NODES // 4]
     regular = min(struck, key=lambda c: abs(c.position - best.position)) if struck else None
     availability, availability_how = _availability(tree, page.buy)
-    sku, sku_how = _sku(tree, body)
+    text = body.text(separator=" ")
+    sku, sku_how = _sku(tree, text)
+    gtin, gtin_how = _labelled(_GTIN_TEXT, text)
+    mpn, mpn_how = _labelled(_MPN_TEXT, text)
+    brand, brand_how = _labelled(_BRAND_TEXT, text)
     image, image_how = _image(tree, links)
     sources = [("title", page.title_how), ("price", best.how), ("currency", _CURRENCY_HOW),
-               ("availability", availability_how), ("sku", sku_how), ("image", image_how)]
+               ("availability", availability_how), ("sku", sku_how), ("gtin", gtin_how), ("mpn", mpn_how),
+               ("brand", brand_how), ("image", image_how)]
     if regular is not None:
         sources.append(("regular_price", regular.how))
     return VisiblePage(ExtractedProduct(
@@ -152,6 +162,10 @@ def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
         availability=availability,
         method="visible",
         regular_price=regular.price if regular is not None else NO_PRICE,
+        brand=brand,
+        gtin=gtin,
+        mpn=mpn,
+        images=(image,) if image else (),
         sources=tuple((name, how) for name, how in sources if how),
     ), shown)
 
@@ -385,14 +399,20 @@ def _availability(tree: LexborHTMLParser, buy: LexborNode | None) -> tuple[str |
     return None, ""
 
 
-def _sku(tree: LexborHTMLParser, body: LexborNode) -> tuple[str | None, str]:
+def _sku(tree: LexborHTMLParser, text: str) -> tuple[str | None, str]:
     node = tree.css_first('[itemprop="sku" i]')
-    if node is not None and (value := (node.attrs.get("content") or node.text()).strip()):
-        return value, '[itemprop="sku"]'
-    match = _SKU_TEXT.search(body.text(separator=" "))
-    if match is not None and any(ch.isdigit() for ch in match["sku"]):
-        return match["sku"], f'label "{match.group(0).split(match["sku"])[0].strip()}"'
-    return None, ""
+    if node is not None and (marked := (node.attrs.get("content") or node.text()).strip()):
+        return marked, '[itemprop="sku"]'
+    value, how = _labelled(_SKU_TEXT, text)
+    return (value, how) if value is not None and any(ch.isdigit() for ch in value) else (None, "")
+
+
+def _labelled(pattern: re.Pattern[str], text: str) -> tuple[str | None, str]:
+    """The value a label in the page's text names ("SKU: AB-1"), and the label."""
+    match = pattern.search(text)
+    if match is None:
+        return None, ""
+    return match["value"], f'label "{text[match.start():match.start("value")].strip()}"'
 
 
 def _image(tree: LexborHTMLParser, links: LinkResolver) -> tuple[str | None, str]:

@@ -80,11 +80,13 @@ def test_title_falls_back_to_the_document_title_without_the_shop_name() -> None:
     assert dict(product.sources)["title"].startswith("h2")
 
 
-def test_labelled_sku_and_main_image() -> None:
-    product = read('<h1>Lamp</h1><span class="price">$9</span><table><tr><th>Item #</th><td>LX-204</td></tr></table>',
-                   head='<meta property="og:image" content="/img/lamp.jpg">')
+def test_labelled_sku_gtin_mpn_brand_and_main_image() -> None:
+    product = read('<h1>Lamp</h1><span class="price">$9</span><table><tr><th>Item #</th><td>LX-204</td></tr>'
+                   '<tr><th>EAN</th><td>4006381333931</td></tr><tr><th>MPN</th><td>L-204-B</td></tr></table>'
+                   '<p>Brand: <a href="/b/lumio">Lumio</a></p>', head='<meta property="og:image" content="/img/lamp.jpg">')
     assert product is not None
-    assert (product.sku, product.image) == ("LX-204", "https://shop.example/img/lamp.jpg")
+    assert (product.sku, product.gtin, product.mpn, product.brand) == ("LX-204", "4006381333931", "L-204-B", "Lumio")
+    assert (product.image, dict(product.sources)["gtin"]) == ("https://shop.example/img/lamp.jpg", 'label "EAN"')
 
 
 def test_a_page_without_a_price_near_a_title_is_no_product() -> None:
