@@ -48,10 +48,10 @@ def generic_products(tree: LexborHTMLParser, links: LinkResolver, structured: St
 
 def _reconciled(markup: ExtractedProduct, visible: ExtractedProduct, shown: frozenset[Decimal]) -> ExtractedProduct:
     """The markup product with gaps filled from the visible one, and the price chosen by the module's rule."""
-    product = markup.fill_from(visible)
+    product = markup.fill_from(visible)._replace(sources=_filled_sources(markup, visible))
     price, seen = markup.price, visible.price
     if not price.ok or _amount(price.amount) == _amount(seen.amount):
-        return product._replace(sources=visible.sources if not price.ok else product.sources)
+        return product
     regular = visible.regular_price
     if regular.ok and _amount(regular.amount) == _amount(price.amount):
         rule = "visible sale price; the markup price is the struck regular price"
@@ -63,8 +63,18 @@ def _reconciled(markup: ExtractedProduct, visible: ExtractedProduct, shown: froz
     return product._replace(
         price=seen._replace(currency=seen.currency or price.currency),
         regular_price=price if regular.ok and _amount(regular.amount) == _amount(price.amount) else regular,
-        sources=(("price", f"{rule}: {how}"),),
+        sources=(*product.sources, ("price", f"{rule}: {how}"), ("regular_price", markup.method)),
     )
+
+
+def _filled_sources(markup: ExtractedProduct, visible: ExtractedProduct) -> tuple[tuple[str, str], ...]:
+    """How the visible page found the fields the markup lacked (``fill_from`` took them from it)."""
+    missing = {
+        "price": not markup.price.ok, "currency": markup.price.currency is None,
+        "regular_price": not markup.regular_price.ok,
+    }
+    return tuple((field, f"visible: {how}") for field, how in visible.sources
+                 if missing.get(field, not getattr(markup, field, None)))
 
 
 def _amount(value: str | None) -> Decimal | None:

@@ -139,7 +139,10 @@ def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
     best = max(current, key=lambda c: (c.score, -c.position))
     if best.score < 1:
         return VisiblePage(None, shown)
-    struck = [c for c in page.candidates if c.struck and abs(c.position - best.position) < _NEAR_NODES // 4]
+    # A regular price is higher than the sale price, and shown beside it, not in a related product's card.
+    current_amount = Decimal(best.price.amount or "0")
+    struck = [c for c in page.candidates if c.struck and c.score >= 0 and Decimal(c.price.amount or "0") > current_amount
+              and abs(c.position - best.position) < _NEAR_NODES // 4]
     regular = min(struck, key=lambda c: abs(c.position - best.position)) if struck else None
     availability, availability_how = _availability(tree, page.buy)
     text = body.text(separator=" ")
