@@ -13,7 +13,8 @@ except for the price:
   the sale price shown wins, the markup price becomes the regular price
   (sale beats regular);
 - the page does not show the markup price at all, but shows another near the
-  title: the visible price wins (markup that lags behind the page);
+  title, marked as a price (score 3 or more): the visible price wins (markup
+  that lags behind the page);
 - otherwise the markup price stays.
 """
 
@@ -27,6 +28,10 @@ from .links import LinkResolver
 from .product import ExtractedProduct, merge_products
 from .structured import StructuredData
 from .visible import visible_product
+
+# The visible price's score above which it overrides a markup price the page does not show: near the
+# title or buy button and marked as a price (a weaker one may be some other amount on the page).
+_SURE_SCORE = 3.0
 
 
 def generic_products(tree: LexborHTMLParser, links: LinkResolver, structured: StructuredData
@@ -43,10 +48,11 @@ def generic_products(tree: LexborHTMLParser, links: LinkResolver, structured: St
         return [visible.product] if visible.product is not None else []
     if visible.product is None:
         return [merged]
-    return [_reconciled(merged, visible.product, visible.shown)]
+    return [_reconciled(merged, visible.product, visible.shown, visible.score)]
 
 
-def _reconciled(markup: ExtractedProduct, visible: ExtractedProduct, shown: frozenset[Decimal]) -> ExtractedProduct:
+def _reconciled(markup: ExtractedProduct, visible: ExtractedProduct, shown: frozenset[Decimal],
+                score: float) -> ExtractedProduct:
     """The markup product with gaps filled from the visible one, and the price chosen by the module's rule."""
     product = markup.fill_from(visible)._replace(sources=_filled_sources(markup, visible))
     price, seen = markup.price, visible.price
@@ -55,7 +61,7 @@ def _reconciled(markup: ExtractedProduct, visible: ExtractedProduct, shown: froz
     regular = visible.regular_price
     if regular.ok and _amount(regular.amount) == _amount(price.amount):
         rule = "visible sale price; the markup price is the struck regular price"
-    elif _amount(price.amount) not in shown:
+    elif _amount(price.amount) not in shown and score >= _SURE_SCORE:
         rule = "visible price; the markup price is not shown on the page"
     else:
         return product

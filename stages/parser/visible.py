@@ -123,6 +123,7 @@ class VisiblePage(NamedTuple):
 
     product: ExtractedProduct | None
     shown: frozenset[Decimal]
+    score: float = 0.0  # the price's score: how sure the page is about it
 
 
 def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
@@ -170,7 +171,7 @@ def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
         mpn=mpn,
         images=(image,) if image else (),
         sources=tuple((name, how) for name, how in sources if how),
-    ), shown)
+    ), shown, best.score)
 
 
 def _lang(tree: LexborHTMLParser) -> str:
@@ -278,9 +279,7 @@ def _candidate(position: int, element: LexborNode, match: re.Match[str], hint: s
         score += 4 * max(0.0, 1 - min(distances) / _NEAR_NODES)
     if title_position is not None and position < title_position:
         score -= 1
-    price = _price(match, hint)
-    if price is None:
-        return None
+    price = _with_superscript_cents(_price(match, hint), element)
     how = f"{element.tag}{_first_class(element)} at node {position} (score {score:.1f})"
     return _Candidate(score=score, position=position, price=price, how=how, struck=struck)
 
@@ -305,7 +304,7 @@ def _context(element: LexborNode, text: str, match: re.Match[str]) -> tuple[str,
     return before[-30:], after[:30]
 
 
-def _price(match: re.Match[str], hint: str | None) -> Price | None:
+def _price(match: re.Match[str], hint: str | None) -> Price:
     digits = (match["a"] or match["b"]).replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace("'", "")
     decimal = _DECIMAL_PART.match(digits)
     if decimal is not None:
@@ -317,6 +316,18 @@ def _price(match: re.Match[str], hint: str | None) -> Price | None:
         amount = "0" + amount
     mark = match["before"] or match["after"]
     return Price(amount=amount, currency=iso_currency(mark, hint), raw=match.group(0), ok=True)
+
+
+def _with_superscript_cents(price: Price, element: LexborNode) -> Price:
+    """"$19<sup>99</sup>" is 19.99, not 1999: a whole amount whose last two digits are a superscript."""
+    amount = price.amount or ""
+    if "." in amount or len(amount) < 3:
+        return price
+    sup = element.css_first("sup")
+    cents = sup.text().strip() if sup is not None else ""
+    if len(cents) == 2 and cents.isdigit() and amount.endswith(cents):
+        return price._replace(amount=f"{amount[:-2]}.{cents}")
+    return price
 
 
 def _first_class(element: LexborNode) -> str:

@@ -99,3 +99,7 @@ def test_currency_hint_prefers_the_language_region_then_the_domain_then_the_lang
     assert currency_hint("en", "shop.example.com.au") == "AUD"
     assert currency_hint("sv", "shop.example.com") == "SEK"
     assert currency_hint("en", "shop.example.com") is None
+
+
+def test_superscript_cents_are_cents() -> None:
+    assert priced('<span class="price">$19<sup>99</sup></span>').price.amount == "19.99"
