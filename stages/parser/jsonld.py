@@ -27,7 +27,13 @@ from .availability import normalise_availability
 from .links import LinkResolver
 from .prices import NO_PRICE, Price, parse_structured_price
 from .product import ExtractedProduct, bounded_description
-from .schemaorg import GROUP_TYPES, PRODUCT_TYPES, clean_text, type_names
+from .schemaorg import (
+    GROUP_TYPES,
+    GTIN_PROPERTIES,
+    PRODUCT_TYPES,
+    clean_text,
+    type_names,
+)
 from .variants import Variant, one_per_product
 
 # Wrappers that sites put around JSON-LD for old browsers, and that JSON does not allow.
@@ -37,7 +43,6 @@ _WRAPPERS = re.compile(
 )
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 # priceSpecification.priceType values that name the regular, not the current, price.
-_GTIN_KEYS = ("gtin13", "gtin", "gtin14", "gtin12", "gtin8", "ean")
 _REGULAR_PRICE_TYPES = frozenset({"listprice", "strikethroughprice", "msrp", "srp", "regularprice"})
 
 References = dict[str, dict[str, Any]]
@@ -129,7 +134,7 @@ def _product(node: Node, references: References, links: LinkResolver) -> Extract
         method="json-ld",
         regular_price=regular,
         brand=clean_text(_lowered(brand).get("name") if isinstance(brand, dict) else brand),
-        gtin=next((gtin for key in _GTIN_KEYS if (gtin := clean_text(node.get(key)))), None),
+        gtin=next((gtin for key in GTIN_PROPERTIES if (gtin := clean_text(node.get(key)))), None),
         mpn=clean_text(node.get("mpn")),
         description=bounded_description(clean_text(node.get("description"))),
         images=images,

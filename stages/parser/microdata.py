@@ -16,7 +16,7 @@ from .availability import normalise_availability
 from .links import LinkResolver
 from .prices import NO_PRICE, Price, parse_price, parse_structured_price
 from .product import ExtractedProduct, bounded_description
-from .schemaorg import PRODUCT_TYPES, clean_text, type_names
+from .schemaorg import GTIN_PROPERTIES, PRODUCT_TYPES, clean_text, type_names
 
 _URL_ELEMENTS = frozenset({"a", "link", "area"})
 _SRC_ELEMENTS = frozenset({"img", "audio", "video", "source", "embed", "iframe", "track"})
@@ -35,7 +35,7 @@ def microdata_product(scope: LexborNode, links: LinkResolver) -> ExtractedProduc
     offer = {**own, **properties.get(offers.mem_id, {})} if offers is not None else own
     brand = own.get("brand")
     brand_name = properties.get(brand.mem_id, {}).get("name") if brand is not None else None
-    gtin = next((own[key] for key in ("gtin13", "gtin", "gtin14", "gtin12", "gtin8") if key in own), None)
+    gtin = next((own[key] for key in GTIN_PROPERTIES if key in own), None)
     return ExtractedProduct(
         title=clean_text(_value(own.get("name"))),
         price=_price(offer.get("price", offer.get("lowprice")), _value(offer.get("pricecurrency"))),

@@ -10,6 +10,8 @@ from typing import Any
 # its variants (hasVariant) are the Products with offers.
 PRODUCT_TYPES = frozenset({"product", "individualproduct", "productmodel", "someproducts"})
 GROUP_TYPES = frozenset({"productgroup"})
+# Property names (lower case) that hold a product's GTIN, most common first.
+GTIN_PROPERTIES = ("gtin13", "gtin", "gtin14", "gtin12", "gtin8", "ean")
 
 _WHITESPACE = re.compile(r"\s+")
 
