@@ -22,7 +22,9 @@ no learning:
    "品番", "EAN", "Marke:"), and the main image.
 
 A page is a product page only when a title and a price candidate near it or
-near a buy button are found; anything else gives no product. Each field says
+near a buy button are found, and it does not look like a listing (a buy button
+per card, or many prices and no buy button, with no price standing out);
+anything else gives no product. Each field says
 how it was found (``ExtractedProduct.sources``).
 """
 
@@ -97,7 +99,11 @@ _BRAND_TEXT = re.compile(r"(?:\bBrand|\bMarke|\bMarque|\bMarca|\bMarka|\bMerk|\b
                          r"ブランド)\s*:\s*(?P<value>[^\W\d][\w&'.-]{1,40})")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—:·»-]\s+")
 _CURRENCY_HOW = "the price's mark; shared marks settled by the page's language and domain"
-_NEAR_NODES = 160  # document-order distance over which nearness to the title still counts
+_NEAR_NODES = 160
+# A page with this many buy buttons, or with no buy button and this many prices, is a listing.
+_LISTING_BUY_BUTTONS = 3
+_LISTING_PRICES = 6
+_STANDING_OUT = 1.0  # how much higher than every other price a product page's price scores  # document-order distance over which nearness to the title still counts
 
 
 class _Candidate(NamedTuple):
@@ -114,6 +120,7 @@ class _Page(NamedTuple):
     title: str | None
     title_how: str
     buy: LexborNode | None
+    buy_buttons: int
     candidates: list[_Candidate]
 
 
@@ -138,7 +145,7 @@ def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
     if page.title is None or not current:
         return VisiblePage(None, shown)
     best = max(current, key=lambda c: (c.score, -c.position))
-    if best.score < 1:
+    if best.score < 1 or _looks_like_a_listing(page, current, best):
         return VisiblePage(None, shown)
     # A regular price is higher than the sale price, and shown beside it, not in a related product's card.
     current_amount = Decimal(best.price.amount or "0")
@@ -174,6 +181,14 @@ def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
     ), shown, best.score)
 
 
+def _looks_like_a_listing(page: _Page, current: list[_Candidate], best: _Candidate) -> bool:
+    """A category page without markup: a buy button per card, or many prices and no buy button at all,
+    and no price that stands out from the others (a product page's related cards score lower)."""
+    many = page.buy_buttons >= _LISTING_BUY_BUTTONS or (page.buy_buttons == 0 and len(current) >= _LISTING_PRICES)
+    runner_up = max((c.score for c in current if c is not best), default=float("-inf"))
+    return many and runner_up > best.score - _STANDING_OUT
+
+
 def _lang(tree: LexborHTMLParser) -> str:
     html = tree.css_first("html")
     return (html.attrs.get("lang") or "") if html is not None else ""
@@ -181,7 +196,8 @@ def _lang(tree: LexborHTMLParser) -> str:
 
 def _scan(tree: LexborHTMLParser, body: LexborNode, hint: str | None) -> _Page:
     title, title_node, title_how = _title(tree)
-    buy = _buy_button(tree)
+    buttons = _buy_buttons(tree)
+    buy = buttons[0] if buttons else None
     title_id = title_node.mem_id if title_node is not None else None
     buy_id = buy.mem_id if buy is not None else None
     title_position = buy_position = None
@@ -210,7 +226,7 @@ def _scan(tree: LexborHTMLParser, body: LexborNode, hint: str | None) -> _Page:
         found.append((position, element, match))
     candidates = [c for c in (_candidate(position, element, match, hint, title_position, buy_position)
                               for position, element, match in found) if c is not None]
-    return _Page(title, title_how, buy, candidates)
+    return _Page(title, title_how, buy, len(buttons), candidates)
 
 
 def _price_element(element: LexborNode) -> tuple[LexborNode | None, re.Match[str] | None]:
@@ -383,16 +399,20 @@ def _inside(node: LexborNode, tags: frozenset[str]) -> bool:
     return False
 
 
-def _buy_button(tree: LexborHTMLParser) -> LexborNode | None:
-    """The add-to-cart control: a button, submit input or button-like link with a buying word or name."""
+def _buy_buttons(tree: LexborHTMLParser) -> list[LexborNode]:
+    """Add-to-cart controls (buttons, submit inputs, button-like links with a buying word or name), up to
+    ``_LISTING_BUY_BUTTONS``: a product page has one, a listing one per card."""
+    found = []
     for node in tree.css('button, input[type="submit" i], input[type="button" i], a[class*="btn" i], '
                          'a[class*="button" i], a[class*="call-to-action" i]'):
         attrs = node.attrs
         label = " ".join(value for key in ("id", "name", "class", "value", "aria-label")
                          if (value := attrs.get(key)))
         if (_BUY_WORDS.search(label) or _BUY_WORDS.search(node.text())) and not _inside(node, _OUTSIDE_TAGS):
-            return node
-    return None
+            found.append(node)
+            if len(found) == _LISTING_BUY_BUTTONS:
+                break
+    return found
 
 
 def _availability(tree: LexborHTMLParser, buy: LexborNode | None) -> tuple[str | None, str]:

@@ -103,3 +103,18 @@ def test_currency_hint_prefers_the_language_region_then_the_domain_then_the_lang
 
 def test_superscript_cents_are_cents() -> None:
     assert priced('<span class="price">$19<sup>99</sup></span>').price.amount == "19.99"
+
+
+def test_a_listing_without_markup_is_no_product() -> None:
+    cards = "".join(f'<div class="item"><a href="/p/{n}">Lamp {n}</a><span class="price">${n}9.00</span>'
+                    f'<button class="add-to-cart">Add to cart</button></div>' for n in range(1, 7))
+    assert read(f"<h1>Lamps</h1>{cards}") is None
+    assert read("<h1>Lamps</h1>" + cards.replace('<button class="add-to-cart">Add to cart</button>', "")) is None
+
+
+def test_a_product_page_whose_related_cards_have_buy_buttons_is_still_a_product() -> None:
+    cards = "".join(f'<div class="related-item"><a href="/p/{n}">Bulb {n}</a><span>${n}.00</span>'
+                    f'<button class="add-to-cart">Add to cart</button></div>' for n in range(1, 5))
+    product = read('<h1>Lamp</h1><div class="product-price"><span>$49.00</span></div>'
+                   f'<button name="add">Add to cart</button><section class="related">{cards}</section>')
+    assert product is not None and product.price.amount == "49.00"
