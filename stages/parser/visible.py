@@ -235,8 +235,8 @@ def _price_element(element: LexborNode) -> tuple[LexborNode | None, re.Match[str
         text = element.text()
         if len(text) > 80:
             return None, None
-        match = _PRICE_TEXT.search(text)
-        if match is not None and _valid_mark(match):
+        match = next((m for m in _PRICE_TEXT.finditer(text) if _valid_mark(m)), None)
+        if match is not None:
             if len(text.strip()) - len(match.group(0)) > _FREE_TEXT_AROUND:
                 return None, None
             return element, match

@@ -118,3 +118,7 @@ def test_a_product_page_whose_related_cards_have_buy_buttons_is_still_a_product(
     product = read('<h1>Lamp</h1><div class="product-price"><span>$49.00</span></div>'
                    f'<button name="add">Add to cart</button><section class="related">{cards}</section>')
     assert product is not None and product.price.amount == "49.00"
+
+
+def test_a_capitalised_word_before_a_number_is_no_currency() -> None:
+    assert priced("<span>NEW 2026 $29.99</span>").price == priced("<span>$29.99</span>").price
