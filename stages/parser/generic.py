@@ -39,10 +39,9 @@ def generic_products(tree: LexborHTMLParser, links: LinkResolver, structured: St
     """The products of a page without rules; products without a URL are the page's (extract.py adds it)."""
     if len(structured.json_ld) > 1 or len(structured.microdata) > 1:
         return merge_products([structured.json_ld, structured.microdata, structured.opengraph])
-    markup = [*structured.json_ld, *structured.microdata, *structured.opengraph]
-    merged = markup[0] if markup else None
-    for other in markup[1:]:
-        merged = merged.fill_from(other) if merged is not None else other
+    merged: ExtractedProduct | None = None
+    for source in (*structured.json_ld, *structured.microdata, *structured.opengraph):
+        merged = source if merged is None else merged.fill_from(source)
     visible = visible_product(tree, links)
     if merged is None:
         return [visible.product] if visible.product is not None else []
