@@ -47,6 +47,10 @@ _MARK = (r"R\$|US\$|C\$|CA\$|A\$|AU\$|NZ\$|HK\$|S\$|MX\$|[$€£¥₹₽₩₪�
          r"|(?<![A-Za-z])Ft(?![a-z])|(?<![A-Za-z])lei(?![a-z])|руб\.?|грн\.?|(?<![A-Za-z])Rs\.?|(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
 _AMOUNT = r"[0-9]{1,3}(?:[.,'\u00a0\u202f ][0-9]{3})+(?:[.,][0-9]{1,2})?|[0-9]+(?:[.,][0-9]{1,2})?"
 _PRICE_TEXT = re.compile(rf"(?P<before>{_MARK})\s?(?P<a>{_AMOUNT})|(?P<b>{_AMOUNT})\s?(?P<after>{_MARK})")
+_DIGIT = re.compile(r"[0-9]")
+_AMOUNT_PIECE = re.compile(r"[\s0-9.,'\u00a0\u202f]+")
+# A cheap first test for _MARK: most texts with digits hold no currency mark at all.
+_ANY_MARK = re.compile(r"[$€£¥₹₽₩₪฿₺₫₱₴₦￥円]|zł|Kč|kr|Ft|lei|руб|грн|Rs|[A-Z]{3}")
 _DECIMAL_PART = re.compile(r"^(.*)[.,]([0-9]{1,2})$")
 
 _SKIPPED_TEXT_PARENTS = frozenset({"script", "style", "noscript", "template", "option", "title", "textarea"})
@@ -214,28 +218,44 @@ def _scan(tree: LexborHTMLParser, body: LexborNode, hint: str | None) -> _Page:
                 buy_position = position
             continue
         text = node.text_content
-        if not text or not any(ch.isdigit() for ch in text):
+        if not text or _DIGIT.search(text) is None:
             continue
         parent = node.parent
         if parent is None or parent.tag in _SKIPPED_TEXT_PARENTS:
             continue
-        element, match = _price_element(parent)
+        element, match = _price_element(parent, text)
         if element is None or match is None or element.mem_id in seen:
             continue
         seen.add(element.mem_id)
         found.append((position, element, match))
-    candidates = [c for c in (_candidate(position, element, match, hint, title_position, buy_position)
-                              for position, element, match in found) if c is not None]
+    anchors = [p for p in (title_position, buy_position) if p is not None]
+    marks: dict[int, _Marks] = {}
+    candidates = []
+    for position, element, match in found:
+        if any(abs(position - anchor) <= _NEAR_NODES for anchor in anchors):
+            candidate = _candidate(position, element, match, hint, title_position, anchors, marks)
+        else:
+            # Too far to be the price; scored no further, but an amount the page shows.
+            candidate = _Candidate(score=float("-inf"), position=position, how="far from the title",
+                                   price=_with_superscript_cents(_price(match, hint), element), struck=False)
+        if candidate is not None:
+            candidates.append(candidate)
     return _Page(title, title_how, buy, len(buttons), candidates)
 
 
-def _price_element(element: LexborNode) -> tuple[LexborNode | None, re.Match[str] | None]:
-    """The smallest element (the text's parent or one of its two nearest ancestors) whose text is a price."""
-    for _ in range(3):
+def _price_element(element: LexborNode, own_text: str) -> tuple[LexborNode | None, re.Match[str] | None]:
+    """The smallest element (the text's parent or one of its two nearest ancestors) whose text is a price.
+
+    Ancestors are only tried for a text that is a bare piece of an amount ("19", "99"): a price split over
+    elements ("<span>$</span><span>19</span>"); a count or a sentence with digits never becomes one.
+    """
+    levels = 3 if _AMOUNT_PIECE.fullmatch(own_text) else 1
+    for _ in range(levels):
         text = element.text()
         if len(text) > 80:
             return None, None
-        match = next((m for m in _PRICE_TEXT.finditer(text) if _valid_mark(m)), None)
+        match = next((m for m in _PRICE_TEXT.finditer(text) if _valid_mark(m)), None) \
+            if _ANY_MARK.search(text) is not None else None
         if match is not None:
             if len(text.strip()) - len(match.group(0)) > _FREE_TEXT_AROUND:
                 return None, None
@@ -252,47 +272,62 @@ def _valid_mark(match: re.Match[str]) -> bool:
     return not (len(mark) == 3 and mark.isalpha() and mark.isupper() and mark not in ISO_CODES)
 
 
+class _Marks(NamedTuple):
+    """What one element's tag, style and class / id words say about a price inside it."""
+
+    struck: bool
+    outside: bool
+    emphasis: bool
+    hidden: bool
+    price: bool
+    current: bool
+    regular: bool
+    elsewhere: bool
+
+
+def _marks(node: LexborNode, cache: dict[int, _Marks]) -> _Marks:
+    """The node's marks, computed once per page: a listing's cards share their ancestors."""
+    found = cache.get(node.mem_id)
+    if found is not None:
+        return found
+    attrs = node.attrs
+    tag = node.tag or ""
+    names = " ".join(value for key in ("class", "id", "data-testid", "itemprop") if (value := attrs.get(key)))
+    found = _Marks(
+        struck=tag in _STRUCK_TAGS or "line-through" in (attrs.get("style") or ""),
+        outside=tag in _OUTSIDE_TAGS,
+        emphasis=tag in _EMPHASIS_TAGS,
+        hidden=attrs.get("aria-hidden") == "true",
+        price=bool(names) and _PRICE_WORDS.search(names) is not None,
+        current=bool(names) and _CURRENT_WORDS.search(names) is not None,
+        regular=bool(names) and _REGULAR_WORDS.search(names) is not None,
+        elsewhere=bool(names) and _ELSEWHERE_WORDS.search(names) is not None,
+    )
+    cache[node.mem_id] = found
+    return found
+
+
 def _candidate(position: int, element: LexborNode, match: re.Match[str], hint: str | None,
-               title_position: int | None, buy_position: int | None) -> _Candidate | None:
+               title_position: int | None, anchors: list[int], cache: dict[int, _Marks]) -> _Candidate | None:
     text = element.text()
     before_text, after_text = _context(element, text, match)
     if _UNIT_AFTER.match(after_text) or _INSTALMENT_BEFORE.search(before_text):
         return None
     struck = bool(_WAS_BEFORE.search(before_text))
     score = 0.0
-    words = []
     node: LexborNode | None = element
     for depth in range(8):
         if node is None or node.tag in ("body", "html"):
             break
-        attrs = node.attrs
-        tag = node.tag
-        if tag in _STRUCK_TAGS or "line-through" in (attrs.get("style") or ""):
-            struck = True
-        if tag in _OUTSIDE_TAGS:
-            score -= 6
-        if depth < 3 and tag in _EMPHASIS_TAGS:
-            score += 0.5
-        if attrs.get("aria-hidden") == "true":
+        marks = _marks(node, cache)
+        if marks.hidden:
             return None
-        names = " ".join(value for key in ("class", "id", "data-testid", "itemprop")
-                         if (value := attrs.get(key)))
-        if names:
-            words.append(names)
-            weight = 1.0 if depth < 4 else 0.5
-            if _PRICE_WORDS.search(names):
-                score += 1.5 * weight
-            if _CURRENT_WORDS.search(names):
-                score += 1 * weight
-            if _REGULAR_WORDS.search(names):
-                score -= 2 * weight
-                struck = struck or depth < 2
-            if _ELSEWHERE_WORDS.search(names):
-                score -= 3 * weight
+        struck = struck or marks.struck or (marks.regular and depth < 2)
+        weight = 1.0 if depth < 4 else 0.5
+        score += (-6 * marks.outside + 0.5 * (marks.emphasis and depth < 3) + weight * (
+            1.5 * marks.price + 1 * marks.current - 2 * marks.regular - 3 * marks.elsewhere))
         node = node.parent
-    distances = [abs(position - p) for p in (title_position, buy_position) if p is not None]
-    if distances:
-        score += 4 * max(0.0, 1 - min(distances) / _NEAR_NODES)
+    score += 4 * max(0.0, 1 - min(abs(position - anchor) for anchor in anchors) / _NEAR_NODES)
     if title_position is not None and position < title_position:
         score -= 1
     price = _with_superscript_cents(_price(match, hint), element)
@@ -339,7 +374,7 @@ def _with_superscript_cents(price: Price, element: LexborNode) -> Price:
     amount = price.amount or ""
     if "." in amount or len(amount) < 3:
         return price
-    sup = element.css_first("sup")
+    sup = next((child for child in element.iter() if child.tag == "sup"), None)
     cents = sup.text().strip() if sup is not None else ""
     if len(cents) == 2 and cents.isdigit() and amount.endswith(cents):
         return price._replace(amount=f"{amount[:-2]}.{cents}")
