@@ -212,6 +212,33 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
     sub.set_defaults(func=_redrive_command)
 
 
+def _parse_command(args: argparse.Namespace) -> int:
+    import orjson
+
+    from stages.parser.rules import load_rules
+    from stages.tools.parse import parse_page, read_page, table
+
+    data = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
+    rules = load_rules(args.rules) if args.rules else None
+    extraction, parsed = parse_page(read_page(data), url=args.url, rules=rules, charset=args.charset)
+    if args.json:
+        for product in parsed:
+            sys.stdout.buffer.write(orjson.dumps({"record": product.record, "sources": product.sources},
+                                                 option=orjson.OPT_APPEND_NEWLINE))
+    else:
+        for line in table(extraction, parsed):
+            print(line)
+    return 0
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError as error:
+        raise ConfigError(f"cannot read page {path}: {error.strerror}") from error
+
+
 def _config_command(args: argparse.Namespace) -> int:
     classes = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig,
                *[c for g in stage_settings().values() for c in g])
@@ -288,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub)
     sub.set_defaults(func=_run_command)
     _add_operations(commands)
+
+    sub = commands.add_parser("parse", help="what the parser would extract from one saved page, field by field")
+    sub.add_argument("--url", required=True, help="the URL the page was fetched from (links resolve against it, "
+                                                  "rules are chosen by its host)")
+    sub.add_argument("--rules", default=None, help="site rules file (TOML), as the parser's --rules")
+    sub.add_argument("--charset", default=None, help="the charset the HTTP Content-Type header named, if any")
+    sub.add_argument("--json", action="store_true", help="JSON lines {record, sources} instead of a table")
+    sub.add_argument("file", help="the saved page, plain or gzip; - reads stdin")
+    sub.set_defaults(func=_parse_command)
 
     sub = commands.add_parser("config", help="list every setting, its environment variable and default")
     sub.add_argument("--markdown", action="store_true", help="as Markdown tables (the README's reference)")

@@ -25,7 +25,8 @@ from stages.core.messages import decode_page_headers, encode_url, utc_now
 from stages.core.stage import Emit, Stage, StageContext
 from stages.parser import metrics
 from stages.parser.extract import ExtractedProduct, extract_page
-from stages.parser.ids import canonical_url, product_id
+from stages.parser.ids import canonical_url
+from stages.parser.records import product_document
 from stages.parser.rules import RuleSet, load_rules
 from stages.parser.seen import BloomFilter
 from stages.parser.settings import ParserConfig
@@ -105,29 +106,11 @@ class ParserStage(Stage):
 
     def _product_record(self, product: ExtractedProduct, *, site: str, page_url: str, fetched_at: str,
                         parsed_at: str, parser_version: str) -> Emit:
-        url = canonical_url(product.url) if product.url else canonical_url(page_url)
-        pid = product_id(site, url, product.sku)
-        document = {
-            "id": pid,
-            "site": site,
-            "url": url,
-            "title": product.title or "",
-            "price": product.price.amount,
-            "currency": product.price.currency,
-            "price_raw": product.price.raw or None,
-            "price_ok": product.price.ok,
-            "availability": product.availability,
-            "image": product.image,
-            "sku": product.sku,
-            "page_url": page_url,
-            "fetched_at": fetched_at,
-            "parsed_at": parsed_at,
-            "parser_version": parser_version,
-            "method": product.method,
-        }
+        document = product_document(product, site=site, page_url=page_url, fetched_at=fetched_at,
+                                    parsed_at=parsed_at, parser_version=parser_version)
         # Not validated here (8% of the parser's CPU): the sink validates what it reads,
         # and tests/parser/test_stage_records.py holds this shape to the schema.
-        return Emit("product", orjson.dumps(document), key=pid.encode())
+        return Emit("product", orjson.dumps(document), key=document["id"].encode())
 
     def _link_records(self, links: list[str], url_message: dict[str, Any], *, site: str, host: str,
                       offsite: bool) -> list[Emit]:

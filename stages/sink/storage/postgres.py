@@ -45,6 +45,7 @@ _CONFIG_SQLSTATE_CLASSES = frozenset({"28", "3D"})
 
 _COLUMN_TYPES = {
     "price": "numeric",
+    "regular_price": "numeric",
     "price_ok": "boolean",
     "fetched_at": "timestamptz",
     "parsed_at": "timestamptz",

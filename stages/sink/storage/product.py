@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from stages.core.errors import BadMessage
 
 # Column order shared by both SQL backends' INSERT statements.
@@ -38,9 +40,15 @@ COLUMNS = (
     "parsed_at",
     "parser_version",
     "method",
+    "regular_price",
+    "brand",
+    "gtin",
+    "mpn",
+    "description",
+    "images",
 )
 _REQUIRED_TEXT = ("id", "site", "url", "title", "page_url", "parser_version", "method")
-_OPTIONAL_TEXT = ("currency", "price_raw", "availability", "image", "sku")
+_OPTIONAL_TEXT = ("currency", "price_raw", "availability", "image", "sku", "brand", "gtin", "mpn", "description")
 
 Version = tuple[datetime, datetime]
 Observation = tuple[Decimal | None, str | None, str | None]
@@ -66,6 +74,13 @@ class Product:
     parsed_at: datetime
     parser_version: str
     method: str
+    # Added by migration 0002; records from older parsers lack them.
+    regular_price: Decimal | None = None
+    brand: str | None = None
+    gtin: str | None = None
+    mpn: str | None = None
+    description: str | None = None
+    images: str | None = None  # a JSON array of URLs, as text in every backend
 
     @property
     def version(self) -> Version:
@@ -93,6 +108,8 @@ def product_from_record(record: Mapping[str, Any]) -> Product:
         raise _bad(product_id, "price_ok", price_ok, "a boolean")
     values["price_ok"] = price_ok
     values["price"] = _price(record.get("price"), product_id)
+    values["regular_price"] = _price(record.get("regular_price"), product_id, "regular_price")
+    values["images"] = _images(record.get("images"), product_id)
     values["fetched_at"] = _instant(record.get("fetched_at"), "fetched_at", product_id)
     values["parsed_at"] = _instant(record.get("parsed_at"), "parsed_at", product_id)
     return Product(**values)
@@ -107,18 +124,26 @@ def _text(record: Mapping[str, Any], name: str, product_id: str, *, required: bo
     return value
 
 
-def _price(value: Any, product_id: str) -> Decimal | None:
+def _price(value: Any, product_id: str, name: str = "price") -> Decimal | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _bad(product_id, "price", value, "a decimal string or null")
+        raise _bad(product_id, name, value, "a decimal string or null")
     try:
         price = Decimal(value)
     except InvalidOperation:
-        raise _bad(product_id, "price", value, "a decimal string or null") from None
+        raise _bad(product_id, name, value, "a decimal string or null") from None
     if not price.is_finite():
-        raise _bad(product_id, "price", value, "a finite decimal")
+        raise _bad(product_id, name, value, "a finite decimal")
     return price
+
+
+def _images(value: Any, product_id: str) -> str | None:
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
+        raise _bad(product_id, "images", value, "a list of URL strings")
+    return orjson.dumps(value).decode()
 
 
 def _instant(value: Any, name: str, product_id: str) -> datetime:
