@@ -22,6 +22,7 @@ Failures are raised as crawlpipe errors (``errors.py``) with a stable
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import aiohttp
 from yarl import URL
 
 from stages.core.errors import BadMessage
+from stages.core.urls import normalize_url
 from stages.fetcher.addresses import AddressPolicy, GuardedResolver
 from stages.fetcher.body import BodyLimits, LargeBodyGate, read_body
 from stages.fetcher.config import FetchConfig
@@ -51,7 +53,8 @@ from stages.fetcher.errors import (
 )
 from stages.fetcher.politeness import HostThrottle, Waiting, parse_retry_after
 from stages.fetcher.robots import RobotsCache, RobotsResponse
-from stages.fetcher.urls import validate_url
+
+log = logging.getLogger("crawlpipe.fetcher")
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -89,6 +92,10 @@ class _Answer:
     charset: str | None
     body: bytes
     location: str | None  # set when the answer is a redirect to follow
+
+
+def _warn_userinfo(url: str) -> None:
+    log.warning("credentials stripped from a URL or redirect, never sent: %s", url)
 
 
 def _is_retriable_status(status: int) -> bool:
@@ -168,7 +175,7 @@ class HttpFetcher:
         """
         started = perf_counter()
         timings = {"wait": 0.0, "connect_and_headers": 0.0, "body": 0.0}
-        requested = target = validate_url(url, self._config.max_url_length)
+        requested = target = URL(normalize_url(url, on_userinfo=_warn_userinfo), encoded=True)
         redirected: list[str] = []
         while True:
             host = target.raw_host or ""
@@ -224,7 +231,7 @@ class HttpFetcher:
                 f"{current}: redirect to a malformed Location {location[:200]!r}", error_class=BAD_URL
             ) from exc
         try:
-            following = validate_url(joined, self._config.max_url_length)
+            following = URL(normalize_url(joined, on_userinfo=_warn_userinfo), encoded=True)
         except BadMessage as exc:
             raise BadMessage(f"{current}: redirect refused: {exc}", error_class=exc.error_class) from exc
         if str(following) in redirected:

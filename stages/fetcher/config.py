@@ -68,7 +68,6 @@ class FetchConfig:
     )
     max_large_bodies: int = setting(4, "bodies allowed past --large-body-threshold-bytes at once (the memory bound)")
     max_redirects: int = setting(5, "redirect hops followed before giving up; 0 follows none")
-    max_url_length: int = setting(2048, "longer URLs are refused as bad_url")
     store_non_html: bool = setting(False, "pass non-HTML bodies (images, PDFs, JSON) on instead of refusing them")
 
     allowed_networks: tuple[str, ...] = setting(

@@ -17,9 +17,9 @@ import aiohttp
 from yarl import URL
 
 from stages.core.errors import BadMessage, TransientError
+from stages.core.urls import BAD_URL
 
-# Stable error classes. Final ones go to the DLQ; retriable ones are retried.
-BAD_URL = "bad_url"
+# Stable error classes. Final ones go to the DLQ; retriable ones are retried (docs/fetcher-errors.md).
 BLOCKED_ADDRESS = "blocked_address"
 ROBOTS_DISALLOWED = "robots_disallowed"
 ROBOTS_UNAVAILABLE = "robots_unavailable"

@@ -26,6 +26,7 @@ from stages.core.lag import Downstream
 from stages.core.messages import decode_page_headers, encode_url, utc_now
 from stages.core.output import Record
 from stages.core.stage import Stage, StageContext
+from stages.core.urls import BadUrl
 from stages.parser.extract import ExtractedProduct, extract_page
 from stages.parser.ids import canonical_url, product_id
 from stages.parser.rules import RuleSet, load_rules
@@ -150,6 +151,10 @@ class ParserStage(Stage):
                 continue
             if self._seen.add(canonical_url(link)):
                 continue
-            key, value = encode_url({"url": link, "depth": depth, "site": site, "attempt": 1})
+            try:
+                # The one URL contract (core/urls.py): a link the fetcher would refuse is not followed.
+                key, value = encode_url({"url": link, "depth": depth, "site": site, "attempt": 1})
+            except BadUrl:
+                continue
             records.append(Record(self._kafka.topic_urls, value, key=key))
         return records
