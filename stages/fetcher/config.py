@@ -48,6 +48,14 @@ class FetchConfig:
     max_throttle_wait_seconds: float = setting(
         30.0, "a host that may not be asked for longer has its URLs deferred through Kafka instead of waited for"
     )
+    slow_request_seconds: float = setting(
+        10.0, "a page request still running this long has turned slow (docs/fetcher-scheduling.md); 0 turns the "
+        "slow lane off"
+    )
+    max_slow_requests_per_host: int = setting(
+        4, "slow requests one host may have at once (at most --max-connections-per-host); one more is cut and "
+        "waits for the host's slow lane, so the host's other slots stay free for its fast URLs"
+    )
     host_state_max_hosts: int = setting(10_000, "idle per-host throttle states kept; the oldest go first")
     host_idle_seconds: float = setting(
         300.0, "a host unused this long loses its throttle state (keep above the delay ceiling)"

@@ -37,6 +37,11 @@ TOO_LARGE = "too_large"
 DECODE_BOMB = "decode_bomb"
 REDIRECT_LOOP = "redirect_loop"
 TOO_MANY_REDIRECTS = "too_many_redirects"
+TOO_MANY_HEADERS = "too_many_headers"
+HEADER_TOO_LARGE = "header_too_large"
+DEFERRED_TOO_OFTEN = "deferred_too_often"
+# Never in the DLQ: a request cut in the slow lane is fetched again by the same message.
+SLOW_REQUEST = "slow_request"
 
 
 class RetriableFetchError(TransientError):
