@@ -165,6 +165,12 @@ class HttpFetcher:
             trust_env=False,  # no proxy from the environment: it would bypass the SSRF guard
             trace_configs=self._trace_configs or None,
         )
+        # aiohttp silently sends an idempotent request again when a kept-alive
+        # connection drops it: a second request per attempt that no politeness
+        # limit, retry count or metric sees. Its own test client turns this off
+        # the same way; there is no public switch (tests/fetcher/test_client.py
+        # counts the requests a resetting server receives).
+        self._session._retry_connection = False
         return self
 
     async def __aexit__(
