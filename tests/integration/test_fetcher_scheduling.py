@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
@@ -31,15 +32,25 @@ async def hostile() -> AsyncIterator[HostileServer]:
         yield server
 
 
+@asynccontextmanager
+async def fetcher_traffic(config: KafkaConfig, stages: StageProcesses, **env: str) -> AsyncIterator[Traffic]:
+    """A fetcher without robots.txt and with ``env``, and the test's side of its topics; it must run to the end."""
+    traffic = Traffic(config)
+    await traffic.start()
+    try:
+        stages.start("fetcher", CRAWLPIPE_OBEY_ROBOTS="false", **env)
+        yield traffic
+        assert stages.processes["fetcher"].poll() is None, stages.log("fetcher")
+    finally:
+        await traffic.stop()
+
+
 async def test_fast_urls_of_a_host_pass_its_dripping_ones_and_the_topic_does_not_flood(
         kafka_config: KafkaConfig, stages: StageProcesses, hostile: HostileServer):
     """50 dripping then 20 fast URLs on one host: every fast one within 10 s, fewer than 3 messages per URL."""
     hostile.drip_seconds = 2.0
-    traffic = Traffic(kafka_config)
-    await traffic.start()
-    try:
-        stages.start("fetcher", CRAWLPIPE_SLOW_REQUEST_SECONDS="0.3", CRAWLPIPE_READ_TIMEOUT_SECONDS="2",
-                     CRAWLPIPE_OBEY_ROBOTS="false")
+    async with fetcher_traffic(kafka_config, stages, CRAWLPIPE_SLOW_REQUEST_SECONDS="0.3",
+                               CRAWLPIPE_READ_TIMEOUT_SECONDS="2") as traffic:
         dripping = [hostile.url(f"/drip/{n}") for n in range(DRIPPING_URLS)]
         fast = [hostile.url(f"/page/{n}") for n in range(FAST_URLS)]
         await traffic.send_urls(dripping + fast)
@@ -67,21 +78,15 @@ async def test_fast_urls_of_a_host_pass_its_dripping_ones_and_the_topic_does_not
         assert max(per_url.values()) <= 2, per_url.most_common(3)
         # The slow lane kept its bound: each dripping URL was cut at most once, so asked at most twice.
         assert max(hostile.hits[f"/drip/{n}"] for n in range(DRIPPING_URLS)) <= 2
-        assert stages.processes["fetcher"].poll() is None, stages.log("fetcher")
-    finally:
-        await traffic.stop()
 
 
 async def test_a_url_deferred_too_often_goes_to_the_dlq_with_its_history(
         kafka_config: KafkaConfig, stages: StageProcesses, hostile: HostileServer):
     """A host that keeps asking for an hour's wait: its URL is deferred --max-deferrals times, then dead-lettered."""
     hostile.busy_seconds = 3600
-    traffic = Traffic(kafka_config)
-    await traffic.start()
-    try:
-        stages.start("fetcher", CRAWLPIPE_MAX_DEFERRALS="3", CRAWLPIPE_MAX_THROTTLE_WAIT_SECONDS="1",
-                     CRAWLPIPE_RETRY_BASE_DELAY_SECONDS="0.05", CRAWLPIPE_RETRY_MAX_DELAY_SECONDS="0.2",
-                     CRAWLPIPE_OBEY_ROBOTS="false")
+    async with fetcher_traffic(kafka_config, stages, CRAWLPIPE_MAX_DEFERRALS="3",
+                               CRAWLPIPE_MAX_THROTTLE_WAIT_SECONDS="1", CRAWLPIPE_RETRY_BASE_DELAY_SECONDS="0.05",
+                               CRAWLPIPE_RETRY_MAX_DELAY_SECONDS="0.2") as traffic:
         url = hostile.url("/busy/1")
         value = await traffic.send_url(url)
         [dead] = await traffic.wait(lambda: traffic.dead_of(url, value), what="the DLQ record", timeout=60)
@@ -92,17 +97,16 @@ async def test_a_url_deferred_too_often_goes_to_the_dlq_with_its_history(
         assert [t.document.get("deferrals", 0) for t in tries] == [0, 0, 1, 2, 3], [t.document for t in tries]
         assert len(tries[-1].document["history"]) == 3
         assert hostile.hits["/busy/1"] == 1, "a deferral sent a request"
-    finally:
-        await traffic.stop()
 
 
 async def test_a_throttled_host_next_to_a_fast_one_leaves_the_fast_one_at_full_speed(
         kafka_config: KafkaConfig, stages: StageProcesses, hostile: HostileServer):
     """The fast host's pages come as fast next to a host answering 503 + Retry-After as they do alone."""
-    traffic = Traffic(kafka_config)
-    await traffic.start()
-    try:
-        stages.start("fetcher", CRAWLPIPE_OBEY_ROBOTS="false")
+    async with fetcher_traffic(kafka_config, stages) as traffic:
+        # Warm up first, so that "alone" does not include the fetcher joining its group.
+        warm = hostile.url("/page/warm-up")
+        await traffic.send_urls([warm])
+        await traffic.wait(lambda: traffic.pages_of(warm), what="the warm-up page")
         alone = [hostile.url(f"/page/alone-{n}") for n in range(FAST_URLS)]
         started = time.time()
         await traffic.send_urls(alone)
@@ -120,5 +124,3 @@ async def test_a_throttled_host_next_to_a_fast_one_leaves_the_fast_one_at_full_s
         print(f"{FAST_URLS} fast pages: {alone_seconds:.2f} s alone, {beside_seconds:.2f} s beside a throttled host")
         assert beside_seconds < max(3 * alone_seconds, 2.0), (
             f"{FAST_URLS} fast pages took {beside_seconds:.2f} s beside the throttled host, {alone_seconds:.2f} s alone")
-    finally:
-        await traffic.stop()
