@@ -86,7 +86,8 @@ def _publish_command(args: argparse.Namespace) -> int:
     from stages.tools.publish import publish
 
     kafka_config = settings.load(KafkaConfig, args)
-    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace")
+    # Bytes, decoded line by line: a line that is not UTF-8 is refused on its own (bad_encoding).
+    stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     with stream, counter("published") as progress:
         result = _run(publish(kafka_config, stream, progress=progress))
     print(f"published {result.published} URL messages to {kafka_config.topic_urls}; "

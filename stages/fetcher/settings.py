@@ -21,6 +21,14 @@ class ScheduleConfig:
     max_host_wait_seconds: float = setting(
         2.0, "a URL that cannot park waits this long in the window for its host, then is deferred through Kafka"
     )
+    max_deferrals: int = setting(
+        5, "times one URL may be deferred through Kafka for a busy or throttled host; one more sends it to the DLQ "
+        "as deferred_too_often, with its history"
+    )
+    max_republishes_per_host_per_minute: int = setting(
+        600, "deferrals and retries one host may send back to the URL topic per minute; past it its URLs wait in "
+        "the fetcher"
+    )
 
     def __post_init__(self) -> None:
         require(self.max_attempts >= 1, "max_attempts", self.max_attempts, "must be at least 1")
@@ -28,5 +36,8 @@ class ScheduleConfig:
                 self.retry_base_delay_seconds, "must be positive and at most --retry-max-delay-seconds")
         require(self.max_parked_messages >= 0, "max_parked_messages", self.max_parked_messages, "must be at least 0")
         require(self.max_parked_per_host >= 0, "max_parked_per_host", self.max_parked_per_host, "must be at least 0")
+        require(self.max_deferrals >= 0, "max_deferrals", self.max_deferrals, "must be at least 0")
+        require(self.max_republishes_per_host_per_minute >= 0, "max_republishes_per_host_per_minute",
+                self.max_republishes_per_host_per_minute, "must be at least 0")
         require(self.max_host_wait_seconds > 0, "max_host_wait_seconds", self.max_host_wait_seconds,
                 "must be greater than 0")

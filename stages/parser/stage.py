@@ -23,6 +23,7 @@ from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError
 from stages.core.messages import decode_page_headers, encode_url, utc_now
 from stages.core.stage import Emit, Stage, StageContext
+from stages.core.urls import BadUrl, normalize_host
 from stages.parser import metrics
 from stages.parser.extract import ExtractedProduct, extract_page
 from stages.parser.ids import canonical_url
@@ -100,7 +101,7 @@ class ParserStage(Stage):
                                  parsed_at=parsed_at, parser_version=parser_version)
             for product in extraction.products
         ]
-        records += self._link_records(extraction.links, url_message, site=site, host=host,
+        records += self._link_records(extraction.links, url_message, site=site, host=URL(page_url).raw_host or "",
                                       offsite=bool(rules and rules.follow_offsite))
         return records
 
@@ -117,10 +118,19 @@ class ParserStage(Stage):
         depth = url_message["depth"] + 1
         records = []
         for link in links:
-            if not offsite and URL(link).host != host:
+            # The host as the URL contract spells it: http://127.1/ is on 127.0.0.1.
+            try:
+                link_host = normalize_host(URL(link).raw_host or "")
+            except BadUrl:
+                continue
+            if not offsite and link_host != host:
                 continue
             if self._seen.add(canonical_url(link)):
                 continue
-            key, value = encode_url({"url": link, "depth": depth, "site": site, "attempt": 1})
+            try:
+                # The one URL contract (core/urls.py): a link the fetcher would refuse is not followed.
+                key, value = encode_url({"url": link, "depth": depth, "site": site, "attempt": 1})
+            except BadUrl:
+                continue
             records.append(Emit("link", value, key=key))
         return records

@@ -56,3 +56,27 @@ async def test_a_page_above_the_size_bound_is_refused_before_parsing():
     with pytest.raises(BadMessage) as refused:
         await stage.handle(envelope)
     assert refused.value.error_class == "too_large"
+
+
+async def test_followed_links_are_held_to_the_one_url_contract():
+    """A numeric spelling of the page's host is the same host; credentials are stripped; a too-long link is dropped."""
+    url = f"{BASE}/list/1.html"
+    body = ("<html><body>"
+            '<a rel="next" href="http://127.1:8000/a">a</a>'
+            '<a rel="next" href="http://me:secret@127.0.0.1:8000/b">b</a>'
+            f'<a rel="next" href="/{"c" * 3000}">c</a>'
+            '<a rel="next" href="http://[zz]/d">d</a>'
+            "</body></html>").encode()
+    meta = {"url": url, "final_url": url, "status": 200, "content_type": "text/html", "charset": "utf-8",
+            "fetched_at": "2026-11-26T10:00:00.000000Z", "timings": {"total": 0.01},
+            "url_message": {"url": url, "depth": 0, "attempt": 1}}
+    kafka_config = KafkaConfig()
+    stage = ParserStage(kafka_config, ParserConfig())
+    output = RecordingOutput()
+    await stage.start(StageContext(output=output, window=Window(max_messages=1, max_bytes=1)))
+    try:
+        await stage.handle(Envelope("pages", 0, 0, url.encode(), body, tuple(encode_page_headers(meta)), 0))
+    finally:
+        await stage.stop()
+    links = [orjson.loads(r.value)["url"] for r in output.records if r.topic == kafka_config.topic_urls]
+    assert links == [f"{BASE}/a", f"{BASE}/b"]
