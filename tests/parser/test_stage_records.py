@@ -72,11 +72,10 @@ async def test_followed_links_are_held_to_the_one_url_contract():
             "url_message": {"url": url, "depth": 0, "attempt": 1}}
     kafka_config = KafkaConfig()
     stage = ParserStage(kafka_config, ParserConfig())
-    output = RecordingOutput()
-    await stage.start(StageContext(output=output, window=Window(max_messages=1, max_bytes=1)))
+    await stage.start(StageContext(window=Window(max_messages=1, max_bytes=1)))
     try:
-        await stage.handle(Envelope("pages", 0, 0, url.encode(), body, tuple(encode_page_headers(meta)), 0))
+        emits = await stage.handle(Envelope("pages", 0, 0, url.encode(), body, tuple(encode_page_headers(meta)), 0))
     finally:
         await stage.stop()
-    links = [orjson.loads(r.value)["url"] for r in output.records if r.topic == kafka_config.topic_urls]
+    links = [orjson.loads(e.value)["url"] for e in emits if e.kind == "link"]
     assert links == [f"{BASE}/a", f"{BASE}/b"]
