@@ -27,6 +27,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from harness import ROOT
 
 from stages.parser.extract import extract_page
 from stages.parser.ids import canonical_url
-from stages.parser.records import product_document
+from stages.parser.records import product_record
 
 FIELDS = ("price", "title", "currency", "availability", "sku")
 PRICE_F1_TARGET = 0.95
@@ -81,7 +82,9 @@ SAME: dict[str, Callable[[Any, Any], bool]] = {
 def page_records(path: Path, url: str) -> list[dict[str, Any]]:
     """The records the parser stage would publish for the page at `path`, fetched from `url`, with no rules."""
     extraction = extract_page(path.read_bytes(), url=url, header_charset=None, rules=None, with_links=False)
-    return [product_document(product, site="bench", page_url=url, fetched_at="", parsed_at="", parser_version="")
+    now = datetime.now(UTC)
+    return [orjson.loads(product_record(product, site="bench", page_url=url, fetched_at=now, parsed_at=now,
+                                        parser_version="").to_json())
             for product in extraction.products]
 
 

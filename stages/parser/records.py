@@ -1,4 +1,4 @@
-"""The ``crawl.products`` record of one extracted product: what the parser stage publishes.
+"""The ``Product`` (``stages/core/product.py``) of one extracted product: what the parser stage publishes.
 
 One function, used by the stage, by ``crawlpipe parse`` and by
 ``ops/bench/extract``, so the checker and the benchmark see exactly the
@@ -7,37 +7,44 @@ records the stage would produce.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+
+from stages.core.product import Product
 
 from .extract import ExtractedProduct
 from .ids import canonical_url, product_id
 
 
-def product_document(product: ExtractedProduct, *, site: str, page_url: str, fetched_at: str, parsed_at: str,
-                     parser_version: str) -> dict[str, Any]:
-    """The record (schemas/product.schema.json) for `product`, found on `page_url`."""
+def product_record(product: ExtractedProduct, *, site: str, page_url: str, fetched_at: datetime,
+                   parsed_at: datetime, parser_version: str) -> Product:
+    """The published record for `product`, found on `page_url`."""
     url = canonical_url(product.url) if product.url else canonical_url(page_url)
-    return {
-        "id": product_id(site, url, product.sku),
-        "site": site,
-        "url": url,
-        "title": product.title or "",
-        "price": product.price.amount,
-        "currency": product.price.currency,
-        "price_raw": product.price.raw or None,
-        "price_ok": product.price.ok,
-        "availability": product.availability,
-        "image": product.image,
-        "sku": product.sku,
-        "page_url": page_url,
-        "fetched_at": fetched_at,
-        "parsed_at": parsed_at,
-        "parser_version": parser_version,
-        "method": product.method,
-        "regular_price": product.regular_price.amount,
-        "brand": product.brand,
-        "gtin": product.gtin,
-        "mpn": product.mpn,
-        "description": product.description,
-        "images": list(product.images) or ([product.image] if product.image else []),
-    }
+    return Product(
+        id=product_id(site, url, product.sku),
+        site=site,
+        url=url,
+        title=product.title or "",
+        price=_decimal(product.price.amount),
+        currency=product.price.currency,
+        price_raw=product.price.raw or None,
+        price_ok=product.price.ok,
+        availability=product.availability,
+        image=product.image,
+        sku=product.sku,
+        page_url=page_url,
+        fetched_at=fetched_at,
+        parsed_at=parsed_at,
+        parser_version=parser_version,
+        method=product.method,
+        regular_price=_decimal(product.regular_price.amount),
+        brand=product.brand,
+        gtin=product.gtin,
+        mpn=product.mpn,
+        description=product.description,
+        images=product.images or ((product.image,) if product.image else ()),
+    )
+
+
+def _decimal(amount: str | None) -> Decimal | None:
+    return None if amount is None else Decimal(amount)

@@ -20,6 +20,7 @@ from hashlib import blake2b
 
 from ..core.errors import ConfigError
 
+
 class BloomFilter:
     """Probabilistic set of strings; `add` says whether the item was (probably) there already."""
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import time
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
@@ -21,13 +22,14 @@ from yarl import URL
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError
-from stages.core.messages import decode_page_headers, encode_url, utc_now
+from stages.core.messages import decode_page_headers, encode_url
+from stages.core.schemas import validate
 from stages.core.stage import Emit, Stage, StageContext
 from stages.core.urls import BadUrl, normalize_host
 from stages.parser import metrics
 from stages.parser.extract import ExtractedProduct, extract_page
 from stages.parser.ids import canonical_url
-from stages.parser.records import product_document
+from stages.parser.records import product_record
 from stages.parser.rules import RuleSet, load_rules
 from stages.parser.seen import BloomFilter
 from stages.parser.settings import ParserConfig
@@ -95,9 +97,10 @@ class ParserStage(Stage):
         metrics.parsed(time.perf_counter() - started, len(extraction.products))
         site = url_message.get("site") or (rules.name if rules else None) or host
         parser_version = f"{CRAWLPIPE_VERSION}+rules.{ruleset.version}" if ruleset else CRAWLPIPE_VERSION
-        parsed_at = utc_now()
+        fetched_at = datetime.fromisoformat(meta["fetched_at"])
+        parsed_at = datetime.now(UTC)
         records = [
-            self._product_record(product, site=site, page_url=page_url, fetched_at=meta["fetched_at"],
+            self._product_record(product, site=site, page_url=page_url, fetched_at=fetched_at,
                                  parsed_at=parsed_at, parser_version=parser_version)
             for product in extraction.products
         ]
@@ -105,13 +108,14 @@ class ParserStage(Stage):
                                       offsite=bool(rules and rules.follow_offsite))
         return records
 
-    def _product_record(self, product: ExtractedProduct, *, site: str, page_url: str, fetched_at: str,
-                        parsed_at: str, parser_version: str) -> Emit:
-        document = product_document(product, site=site, page_url=page_url, fetched_at=fetched_at,
-                                    parsed_at=parsed_at, parser_version=parser_version)
-        # Not validated here (8% of the parser's CPU): the sink validates what it reads,
-        # and tests/parser/test_stage_records.py holds this shape to the schema.
-        return Emit("product", orjson.dumps(document), key=document["id"].encode())
+    def _product_record(self, product: ExtractedProduct, *, site: str, page_url: str, fetched_at: datetime,
+                        parsed_at: datetime, parser_version: str) -> Emit:
+        record = product_record(product, site=site, page_url=page_url, fetched_at=fetched_at,
+                                parsed_at=parsed_at, parser_version=parser_version)
+        value = record.to_json()
+        if self._config.validate_output:
+            validate("product", orjson.loads(value))
+        return Emit("product", value, key=record.id.encode())
 
     def _link_records(self, links: list[str], url_message: dict[str, Any], *, site: str, host: str,
                       offsite: bool) -> list[Emit]:

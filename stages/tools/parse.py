@@ -12,14 +12,15 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from yarl import URL
 
 from stages.core.errors import BadMessage
-from stages.core.messages import utc_now
 from stages.parser.extract import ExtractedProduct, Extraction, extract_page
-from stages.parser.records import product_document
+from stages.parser.records import product_record
 from stages.parser.rules import FieldSpec, RuleSet, SiteRules
 from stages.parser.stage import CRAWLPIPE_VERSION
 
@@ -56,11 +57,11 @@ def parse_page(body: bytes, *, url: str, rules: RuleSet | None, charset: str | N
     extraction = extract_page(body, url=url, header_charset=charset, rules=site_rules, with_links=True)
     site = site_rules.name if site_rules is not None else host
     version = f"{CRAWLPIPE_VERSION}+rules.{rules.version}" if rules is not None else CRAWLPIPE_VERSION
-    now = utc_now()
+    now = datetime.now(UTC)
     parsed = [
         ParsedProduct(
-            record=product_document(product, site=site, page_url=url, fetched_at=now, parsed_at=now,
-                                    parser_version=version),
+            record=orjson.loads(product_record(product, site=site, page_url=url, fetched_at=now, parsed_at=now,
+                                               parser_version=version).to_json()),
             sources=_sources(product, site_rules),
         )
         for product in extraction.products
