@@ -38,6 +38,7 @@ from stages.core.metrics import MetricsConfig, MetricsServer
 from stages.core.offsets import OffsetTracker
 from stages.core.output import Output
 from stages.core.pausing import PauseState
+from stages.core.revoking import cancel_revoked
 from stages.core.stage import Stage, StageContext
 from stages.core.window import Window
 
@@ -86,6 +87,7 @@ class StageRunner:
         self.counts = Counts()
         self.hot_spots = HotSpots()
         self._tasks: dict[asyncio.Task[None], frozenset[TopicPartition]] = {}
+        self.revoking: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
         self.consumer = kafka.consumer(kafka_config, stage.input_topic, group=self.group,
@@ -177,6 +179,8 @@ class StageRunner:
     def _admit_batch(self, batch: dict[TopicPartition, list]) -> None:
         admitted: list[Admitted] = []
         for tp, records in batch.items():
+            if tp in self.revoking:
+                continue  # already being handed over; its new owner reads it from the committed offset
             for record in records:
                 if self.until is not None and record.offset >= self.until.get(tp, 0):
                     # Past the end of a bounded run: nothing more to do on this partition.
@@ -259,6 +263,9 @@ class StageRunner:
         tasks = [task for task, tps in self._tasks.items() if tps & partitions]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
+        # Work left on partitions handed to another replica is cancelled, not left running beside its new owner
+        # (two fetchers at one host); uncommitted, it is redone there.
+        await cancel_revoked(self._tasks, partitions, self.stage.name)
 
     async def _shutdown(self) -> None:
         self.pauses.set("shutdown", "stopping")
@@ -292,6 +299,7 @@ class _Rebalance(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         if not revoked:
             return
+        self._runner.revoking |= revoked
         await self._runner.drain(set(revoked), REBALANCE_DRAIN_SECONDS)
         final = self._runner.tracker.revoke(set(revoked))
         await self._runner.commit(final)
@@ -299,6 +307,8 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s rebalance: assigned %s", self._runner.stage.name, _names(assigned))
+        self._runner.revoking.clear()
+        self._runner.stage.partitions_assigned()
         self._runner.pauses.apply()
 
 

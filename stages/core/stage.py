@@ -80,6 +80,9 @@ class Stage(ABC):
                 errors.append(None)
         return errors
 
+    def partitions_assigned(self) -> None:
+        """A rebalance just gave this replica its partitions (work of others may have moved here)."""
+
     def attempt(self, envelope: Envelope) -> int:
         """The attempt count recorded in a DLQ record for this message."""
         return 1

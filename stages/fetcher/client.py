@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -118,6 +119,16 @@ class HttpFetcher:
         """The per-host throttle, for callers that schedule around busy hosts."""
         return self._throttle
 
+    def _send_pacing(self) -> aiohttp.TraceConfig:
+        """Pace each request again once its connection is ready, right before it is written (``before_send``)."""
+        async def ready(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+            await self._throttle.before_send(context.trace_request_ctx["host"])
+
+        pacing = aiohttp.TraceConfig()
+        pacing.on_connection_reuseconn.append(ready)
+        pacing.on_connection_create_end.append(ready)
+        return pacing
+
     async def __aenter__(self) -> HttpFetcher:
         config = self._config
         self._resolver = GuardedResolver(self._policy)
@@ -145,7 +156,7 @@ class HttpFetcher:
                 "Accept-Encoding": _ACCEPT_ENCODING,
             },
             trust_env=False,  # no proxy from the environment: it would bypass the SSRF guard
-            trace_configs=self._trace_configs or None,
+            trace_configs=[self._send_pacing(), *self._trace_configs],
         )
         return self
 
@@ -272,7 +283,8 @@ class HttpFetcher:
             try:
                 with translate_transport_errors(target):
                     async with asyncio.timeout(remaining):
-                        async with self._session.get(target, allow_redirects=False) as response:
+                        async with self._session.get(target, allow_redirects=False,
+                                                     trace_request_ctx={"host": host}) as response:
                             answered = perf_counter()
                             timings["connect_and_headers"] += answered - sent
                             try:
