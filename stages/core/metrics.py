@@ -176,6 +176,9 @@ _FETCH_SECONDS = Histogram(
 _HTTP_RESPONSES = Counter(
     "crawlpipe_fetcher_http_responses", "HTTP responses to page fetches by status code",
     labelnames=["status"], registry=REGISTRY)
+_REPEATED_LINKS = Counter(
+    "crawlpipe_fetcher_repeated_links", "followed links skipped: this fetcher had already taken the URL on",
+    registry=REGISTRY)
 _PARSE_SECONDS = Histogram(
     "crawlpipe_parser_parse_seconds", "CPU-bound time to decode, parse and extract one page",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=REGISTRY)
@@ -200,6 +203,10 @@ def fetched(seconds: float, status: int | None) -> None:
 @functools.lru_cache(maxsize=1000)  # HTTP has fewer status codes; labels() costs a lock and a lookup per page
 def _responses_with(status: int) -> Counter:
     return _HTTP_RESPONSES.labels(status=str(status))
+
+
+def repeated_link() -> None:
+    _REPEATED_LINKS.inc()
 
 
 def parsed(seconds: float, products: int) -> None:

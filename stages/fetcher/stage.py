@@ -43,6 +43,7 @@ from stages.core.topics import max_message_bytes
 from stages.fetcher.client import FetchedPage, HttpFetcher
 from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import THROTTLED, RetriableFetchError
+from stages.fetcher.repeats import RepeatFilter
 from stages.fetcher.settings import ScheduleConfig
 
 # Room for the record's key and headers next to the body in one produce request.
@@ -66,6 +67,8 @@ class FetcherStage(Stage):
         self._http: HttpFetcher | None = None
         self._context: StageContext | None = None
         self._parked_per_host: dict[str, int] = {}
+        self._repeats = (RepeatFilter(schedule.repeats_capacity, schedule.repeats_error_rate)
+                         if schedule.skip_repeated_links else None)
 
     @property
     def input_topic(self) -> str:
@@ -82,7 +85,9 @@ class FetcherStage(Stage):
         c = self._fetch_config
         streams = min(runner.max_in_flight, c.max_connections)
         parked = self._schedule.max_parked_messages * PARKED_MESSAGE_BYTES
-        return streams * c.large_body_threshold_bytes + c.max_large_bodies * 2 * c.max_decompressed_bytes + parked
+        repeats = self._repeats.size_bytes if self._repeats else 0
+        bodies = streams * c.large_body_threshold_bytes + c.max_large_bodies * 2 * c.max_decompressed_bytes
+        return bodies + parked + repeats
 
     async def start(self, context: StageContext) -> None:
         await self._check_page_fits()
@@ -107,6 +112,11 @@ class FetcherStage(Stage):
                 f"or lower the body cap"
             )
 
+    def partitions_assigned(self) -> None:
+        # Politeness across replicas: the hosts of these partitions may have been fetched from elsewhere just now.
+        if self._http is not None:
+            self._http.throttle.take_over()
+
     async def stop(self) -> None:
         if self._http is not None:
             await self._http.__aexit__(None, None, None)
@@ -121,6 +131,9 @@ class FetcherStage(Stage):
     async def handle(self, envelope: Envelope) -> None:
         assert self._http is not None
         message = decode_url(envelope)
+        if self._repeats and self._repeats.is_repeat(message):
+            metrics.repeated_link()
+            return
         wait = message.get("not_before", 0) - time.time()
         if wait > 0:
             assert self._context is not None

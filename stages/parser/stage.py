@@ -29,7 +29,7 @@ from stages.core.stage import Stage, StageContext
 from stages.parser.extract import ExtractedProduct, extract_page
 from stages.parser.ids import canonical_url, product_id
 from stages.parser.rules import RuleSet, load_rules
-from stages.parser.seen import BloomFilter
+from stages.core.seen import BloomFilter
 from stages.parser.settings import ParserConfig
 
 log = logging.getLogger("crawlpipe.parser")
