@@ -37,6 +37,7 @@ import asyncio
 import re
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,47 +113,16 @@ def host_addresses(hosts: int) -> tuple[str, ...]:
     return tuple(f"127.0.0.{FIRST_HOST + i}" for i in range(hosts))
 
 
-async def preload_pages(config: KafkaConfig, catalog: Catalog) -> None:
-    """Every listing page of ``catalog`` into the pages topic, dealt round-robin so each partition gets as many."""
-    producer = kafka.producer(config, client_id="scale-preload")
-    await kafka.start(producer, config)
-    try:
-        pending = []
-        for n in range(1, catalog.pages + 1):
-            url = f"{PAGE_BASE}{catalog.listing_path(n)}"
-            headers = encode_page_headers({
-                "url": url, "final_url": url, "status": 200, "content_type": "text/html", "charset": "utf-8",
-                "fetched_at": utc_now(), "timings": {"total": 0.01},
-                "url_message": {"url": url, "depth": 0, "attempt": 1},
-            })
-            pending.append(await producer.send(config.topic_pages, render_listing(catalog, n), key=url.encode(),
-                                               headers=headers, partition=n % PARTITIONS))
-            if len(pending) >= PRELOAD_BATCH:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-async def preload_urls(config: KafkaConfig, catalog: Catalog, addresses: tuple[str, ...], port: int) -> int:
-    """Every listing page on every host into the URL topic, host ``i`` in partition ``i % 4``.
-
-    ``crawl.urls`` is keyed by host (one fetcher enforces a host's politeness);
-    placing the hosts by hand rather than by hash gives each partition the same
-    number of hosts and URLs, so the runs measure the stage, not the hash's luck.
-    """
+async def produce_all(config: KafkaConfig, records: Iterable[tuple[str, bytes, bytes, list, int]]) -> int:
+    """Send ``(topic, value, key, headers, partition)`` records, a batch of acknowledgements awaited at a time."""
     producer = kafka.producer(config, client_id="scale-preload")
     await kafka.start(producer, config)
     count = 0
     try:
         pending = []
-        for n in range(1, catalog.pages + 1):
-            for i, address in enumerate(addresses):
-                key, value = encode_url({"url": f"http://{address}:{port}{catalog.listing_path(n)}", "depth": 0,
-                                         "attempt": 1})
-                pending.append(await producer.send(config.topic_urls, value, key=key, partition=i % PARTITIONS))
-                count += 1
+        for topic, value, key, headers, partition in records:
+            pending.append(await producer.send(topic, value, key=key, headers=headers, partition=partition))
+            count += 1
             if len(pending) >= PRELOAD_BATCH:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -160,6 +130,33 @@ async def preload_urls(config: KafkaConfig, catalog: Catalog, addresses: tuple[s
     finally:
         await producer.stop()
     return count
+
+
+def shop_pages(config: KafkaConfig, catalog: Catalog) -> Iterator[tuple[str, bytes, bytes, list, int]]:
+    """Every listing page of ``catalog`` as the fetcher writes it, dealt round-robin so each partition gets as many."""
+    for n in range(1, catalog.pages + 1):
+        url = f"{PAGE_BASE}{catalog.listing_path(n)}"
+        headers = encode_page_headers({
+            "url": url, "final_url": url, "status": 200, "content_type": "text/html", "charset": "utf-8",
+            "fetched_at": utc_now(), "timings": {"total": 0.01},
+            "url_message": {"url": url, "depth": 0, "attempt": 1},
+        })
+        yield config.topic_pages, render_listing(catalog, n), url.encode(), headers, n % PARTITIONS
+
+
+def shop_urls(config: KafkaConfig, catalog: Catalog, addresses: tuple[str, ...],
+              port: int) -> Iterator[tuple[str, bytes, bytes, list, int]]:
+    """Every listing page on every host as a URL message, host ``i`` in partition ``i % 4``.
+
+    ``crawl.urls`` is keyed by host (one fetcher enforces a host's politeness);
+    placing the hosts by hand rather than by hash gives each partition the same
+    number of hosts and URLs, so the runs measure the stage, not the hash's luck.
+    """
+    for n in range(1, catalog.pages + 1):
+        for i, address in enumerate(addresses):
+            key, value = encode_url({"url": f"http://{address}:{port}{catalog.listing_path(n)}", "depth": 0,
+                                     "attempt": 1})
+            yield config.topic_urls, value, key, [], i % PARTITIONS
 
 
 async def copy_records(config: KafkaConfig, topic: str, times: int) -> int:
@@ -362,11 +359,11 @@ def main() -> int:
                     for process in [server, *server.children()]:
                         services.add(process.pid)
                     port = int(base.rsplit(":", 1)[1])
-                    urls = asyncio.run(preload_urls(config, site_catalog, addresses, port))
+                    urls = asyncio.run(produce_all(config, shop_urls(config, site_catalog, addresses, port)))
                     print(f"scale: {urls} URLs over {args.hosts} hosts prepared", flush=True)
                     measure_stage("fetcher", config.topic_urls, {"CRAWLPIPE_TOPIC_PAGES": FETCHED_PAGES_TOPIC})
             if "parser" in args.stages:
-                asyncio.run(preload_pages(config, catalog))
+                asyncio.run(produce_all(config, shop_pages(config, catalog)))
                 print(f"scale: {args.pages} pages prepared", flush=True)
                 measure_stage("parser", config.topic_pages)
             if "sink" in args.stages:
