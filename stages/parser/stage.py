@@ -25,11 +25,11 @@ from stages.core.errors import BadMessage, ConfigError
 from stages.core.lag import Downstream
 from stages.core.messages import decode_page_headers, encode_url, utc_now
 from stages.core.output import Record
+from stages.core.seen import BloomFilter
 from stages.core.stage import Stage, StageContext
 from stages.parser.extract import ExtractedProduct, extract_page
 from stages.parser.ids import canonical_url, product_id
 from stages.parser.rules import RuleSet, load_rules
-from stages.core.seen import BloomFilter
 from stages.parser.settings import ParserConfig
 
 log = logging.getLogger("crawlpipe.parser")
