@@ -46,6 +46,7 @@ from stages.core.metrics import MetricsConfig, MetricsServer
 from stages.core.offsets import OffsetTracker
 from stages.core.output import Output, Record
 from stages.core.pausing import PauseState
+from stages.core.revoking import cancel_revoked
 from stages.core.stage import Stage, StageContext
 from stages.core.window import Window
 
@@ -100,6 +101,8 @@ class StageRunner:
         self.counts = Counts()
         # Handling tasks and outputs awaiting acknowledgement, with the partitions they finish.
         self._tasks: dict[asyncio.Future[Any], frozenset[TopicPartition]] = {}
+        # Partitions being handed to another replica: their messages are no longer admitted.
+        self.revoking: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
         self.consumer = kafka.consumer(kafka_config, self.input_topic, group=self.group,
@@ -204,6 +207,8 @@ class StageRunner:
     def _admit_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         admitted: list[Admitted] = []
         for tp, records in batch.items():
+            if tp in self.revoking:
+                continue  # already being handed over; its new owner reads it from the committed offset
             for record in records:
                 if self.until is not None and record.offset >= self.until.get(tp, 0):
                     # Past the end of a bounded run: nothing more to do on this partition.
@@ -397,7 +402,11 @@ class _Rebalance(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         if not revoked:
             return
+        self._runner.revoking |= revoked
         await self._runner.drain(set(revoked), REBALANCE_DRAIN_SECONDS)
+        # Work left on partitions handed to another replica is cancelled, not left running beside its new
+        # owner (two fetchers at one host); uncommitted, it is redone there.
+        await cancel_revoked(self._runner._tasks, revoked, self._runner.stage.name)
         fetch_buffers.release(self._runner.consumer, revoked)
         final = self._runner.tracker.revoke(set(revoked))
         await self._runner.commit(final)
@@ -405,6 +414,8 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s rebalance: assigned %s", self._runner.stage.name, _names(assigned))
+        self._runner.revoking.clear()
+        self._runner.stage.partitions_assigned()
         self._runner.pauses.apply()
 
 

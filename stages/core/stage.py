@@ -85,5 +85,8 @@ class Stage(ABC):
         exception is a bug and stops the stage.
         """
 
+    def partitions_assigned(self) -> None:
+        """A rebalance just gave this replica its partitions (work of others may have moved here)."""
+
     async def stop(self) -> None:
         """Release resources; called once, also after a failure."""

@@ -31,6 +31,7 @@ from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
 from time import perf_counter
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -136,6 +137,16 @@ class HttpFetcher:
         """Seconds from now at which one more URL of ``host`` (in its slow lane if ``slow``) should come back."""
         return self._slow_lane.book(host) if slow else self._throttle.reserve(host)
 
+    def _send_pacing(self) -> aiohttp.TraceConfig:
+        """Pace each request again once its connection is ready, right before it is written (``before_send``)."""
+        async def ready(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+            await self._throttle.before_send(context.trace_request_ctx["host"])
+
+        pacing = aiohttp.TraceConfig()
+        pacing.on_connection_reuseconn.append(ready)
+        pacing.on_connection_create_end.append(ready)
+        return pacing
+
     async def __aenter__(self) -> HttpFetcher:
         config = self._config
         self._resolver = GuardedResolver(self._policy)
@@ -163,7 +174,7 @@ class HttpFetcher:
                 "Accept-Encoding": _ACCEPT_ENCODING,
             },
             trust_env=False,  # no proxy from the environment: it would bypass the SSRF guard
-            trace_configs=self._trace_configs or None,
+            trace_configs=[self._send_pacing(), *self._trace_configs],
         )
         # aiohttp silently sends an idempotent request again when a kept-alive
         # connection drops it: a second request per attempt that no politeness
@@ -306,7 +317,8 @@ class HttpFetcher:
                         with ExitStack() as watching:
                             if page and not slow:
                                 watched = watching.enter_context(self._slow_lane.watch(host, deadline))
-                            async with self._session.get(target, allow_redirects=False) as response:
+                            async with self._session.get(target, allow_redirects=False,
+                                                         trace_request_ctx={"host": host}) as response:
                                 answered = perf_counter()
                                 timings["connect_and_headers"] += answered - sent
                                 try:

@@ -26,3 +26,10 @@ def fetched(seconds: float, status: int | None) -> None:
 @functools.lru_cache(maxsize=1000)  # HTTP has fewer status codes; labels() costs a lock and a lookup per page
 def _responses_with(status: int) -> Counter:
     return _HTTP_RESPONSES.labels(status=str(status))
+_REPEATED_LINKS = Counter(
+    "crawlpipe_fetcher_repeated_links", "followed links skipped: this fetcher had already taken the URL on",
+    registry=REGISTRY)
+
+
+def repeated_link() -> None:
+    _REPEATED_LINKS.inc()

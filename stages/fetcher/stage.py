@@ -50,6 +50,7 @@ from stages.fetcher.errors import (
     THROTTLED,
     RetriableFetchError,
 )
+from stages.fetcher.repeats import RepeatFilter
 from stages.fetcher.settings import ScheduleConfig
 
 # Room for the record's key and headers next to the body in one produce request.
@@ -76,6 +77,8 @@ class FetcherStage(Stage):
         self._context: StageContext | None = None
         self._parked_per_host: dict[str, int] = {}
         self._republishes = RepublishBudget(schedule.max_republishes_per_host_per_minute)
+        self._repeats = (RepeatFilter(schedule.repeats_capacity, schedule.repeats_error_rate)
+                         if schedule.skip_repeated_links else None)
 
     def memory_bytes(self, runner: RunnerConfig) -> int:
         # Bodies being streamed in, before they are charged to the window: every
@@ -84,7 +87,9 @@ class FetcherStage(Stage):
         c = self._fetch_config
         streams = min(runner.max_in_flight, c.max_connections)
         parked = self._schedule.max_parked_messages * PARKED_MESSAGE_BYTES
-        return streams * c.large_body_threshold_bytes + c.max_large_bodies * 2 * c.max_decompressed_bytes + parked
+        repeats = self._repeats.size_bytes if self._repeats else 0
+        bodies = streams * c.large_body_threshold_bytes + c.max_large_bodies * 2 * c.max_decompressed_bytes
+        return bodies + parked + repeats
 
     async def start(self, context: StageContext) -> None:
         await self._check_page_fits()
@@ -109,6 +114,11 @@ class FetcherStage(Stage):
                 f"or lower the body cap"
             )
 
+    def partitions_assigned(self) -> None:
+        # Politeness across replicas: the hosts of these partitions may have been fetched from elsewhere just now.
+        if self._http is not None:
+            self._http.throttle.take_over()
+
     async def stop(self) -> None:
         if self._http is not None:
             await self._http.__aexit__(None, None, None)
@@ -118,6 +128,9 @@ class FetcherStage(Stage):
         """Fetch the URL until it is a page, goes back to Kafka (retry or deferral), or fails for good."""
         assert self._http is not None
         message = decode_url(envelope)
+        if self._repeats and self._repeats.is_repeat(message):
+            metrics.repeated_link()
+            return []
         while True:
             await self._wait_until(message.get("not_before", 0))
             started = time.perf_counter()

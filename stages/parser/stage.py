@@ -24,6 +24,7 @@ from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError
 from stages.core.messages import decode_page_headers, encode_url
 from stages.core.schemas import validate
+from stages.core.seen import BloomFilter
 from stages.core.stage import Emit, Stage, StageContext
 from stages.core.urls import BadUrl, normalize_host
 from stages.parser import metrics
@@ -31,7 +32,6 @@ from stages.parser.extract import ExtractedProduct, extract_page
 from stages.parser.ids import canonical_url
 from stages.parser.records import product_record
 from stages.parser.rules import RuleSet, load_rules
-from stages.parser.seen import BloomFilter
 from stages.parser.settings import ParserConfig
 
 log = logging.getLogger("crawlpipe.parser")

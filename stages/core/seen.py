@@ -1,4 +1,5 @@
-"""A Bloom filter with memory fixed at construction, to skip links the parser already sent to ``crawl.urls``.
+"""A Bloom filter with memory fixed at construction: links a parser already sent to ``crawl.urls``, URLs a
+fetcher already took on.
 
 A set of every URL ever followed grows for as long as the crawl runs, which is
 exactly the failure this project exists to avoid. A Bloom filter answers "seen
@@ -18,13 +19,14 @@ from __future__ import annotations
 import math
 from hashlib import blake2b
 
-from ..core.errors import ConfigError
+from stages.core.errors import ConfigError
+
 
 
 class BloomFilter:
     """Probabilistic set of strings; `add` says whether the item was (probably) there already."""
 
-    __slots__ = ("_bits", "_bit_count", "_hash_count", "capacity", "error_rate", "count")
+    __slots__ = ("_bit_count", "_bits", "_hash_count", "capacity", "count", "error_rate")
 
     def __init__(self, capacity: int, error_rate: float) -> None:
         if capacity < 1:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stages.core.errors import ConfigError
-from stages.parser.seen import BloomFilter
+from stages.core.seen import BloomFilter
 
 
 @given(st.lists(st.text(max_size=40), max_size=200))
