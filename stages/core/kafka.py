@@ -108,4 +108,5 @@ async def group_lag(admin_client: AIOKafkaAdminClient, probe: AIOKafkaConsumer, 
     ends = await probe.end_offsets(partitions)
     missing = [tp for tp in partitions if tp not in known]
     starts = await probe.beginning_offsets(missing) if missing else {}
-    return sum(max(0, ends[tp] - known.get(tp, starts.get(tp, 0))) for tp in partitions)
+    lag: int = sum(max(0, ends[tp] - known.get(tp, starts.get(tp, 0))) for tp in partitions)
+    return lag

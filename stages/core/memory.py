@@ -169,8 +169,8 @@ class MemoryGuard:
         self._pauses = pauses
         self._hot_spots = hot_spots
         self._process = psutil.Process()
-        self.rss_bytes = self._process.memory_info().rss
-        self.peak_rss_bytes = self.rss_bytes
+        self.rss_bytes: int = int(self._process.memory_info().rss)
+        self.peak_rss_bytes: int = self.rss_bytes
         self.over_budget = False
         self._growth_reported = False
 
@@ -184,7 +184,7 @@ class MemoryGuard:
             await asyncio.sleep(self._interval)
 
     def _read(self) -> int:
-        self.rss_bytes = self._process.memory_info().rss
+        self.rss_bytes = int(self._process.memory_info().rss)
         self.peak_rss_bytes = max(self.peak_rss_bytes, self.rss_bytes)
         return self.rss_bytes
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 import psutil
@@ -205,5 +205,5 @@ class MetricsServer:
         })
 
 
-def _json(status: int, document: dict) -> web.Response:
+def _json(status: int, document: dict[str, Any]) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(document), content_type="application/json")

@@ -151,7 +151,7 @@ def _urls(value: Any, name: str, product_id: str) -> tuple[str, ...]:
 _CONVERT = {"str": _text, "str | None": _optional_text, "bool": _flag, "Decimal | None": _price,
             "datetime": _instant, "tuple[str, ...]": _urls}
 # Each field's checker, chosen by its annotation: a field of a new type needs a checker here first.
-_KINDS = {f.name: f.type for f in fields(Product)}
+_KINDS = {f.name: str(f.type) for f in fields(Product)}
 assert set(_KINDS.values()) <= _CONVERT.keys(), set(_KINDS.values()) - _CONVERT.keys()
 
 

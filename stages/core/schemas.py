@@ -31,11 +31,15 @@ def json_path(path: Sequence[str | int]) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".")
 
 
-def validate(name: str, document: Any) -> Any:
-    """Return ``document`` if it matches schema ``name``; raise SchemaError saying where it does not."""
+def validate(name: str, document: Any) -> dict[str, Any]:
+    """Return ``document`` if it matches schema ``name``; raise SchemaError saying where it does not.
+
+    Every schema in ``schemas/`` describes an object, so what passes is a ``dict``.
+    """
     try:
         validator(name).validate(document)
     except jsonschema_rs.ValidationError as exc:
         where = json_path(exc.instance_path) or "the document"
         raise SchemaError(f"{name}: {where}: {exc.message}") from exc
-    return document
+    checked: dict[str, Any] = document
+    return checked
