@@ -14,8 +14,9 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from stages.core import logs, settings
+from stages.core import limits, logs, settings
 from stages.core.config import KafkaConfig, RunnerConfig
+from stages.core.limits import LimitsConfig
 from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
@@ -52,6 +53,7 @@ def _stage_command(args: argparse.Namespace) -> int:
     from stages.core.runner import StageRunner
 
     kafka_config = settings.load(KafkaConfig, args)
+    limits.configure(settings.load(LimitsConfig, args))
     stage = _build_stage(args.command, kafka_config, args)
     runner_config = settings.load(RunnerConfig, args, defaults=stage.runner_defaults)
     metrics_config = settings.load(MetricsConfig, args)
@@ -163,7 +165,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _setting_names() -> set[str]:
-    classes = (KafkaConfig, RunnerConfig, *[c for group in STAGE_SETTINGS.values() for c in group])
+    classes = (KafkaConfig, RunnerConfig, LimitsConfig, *[c for group in STAGE_SETTINGS.values() for c in group])
     return {option.lstrip("-").replace("-", "_") for option, *_ in settings.describe(*classes)}
 
 
@@ -229,7 +231,7 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
 
 
 def _config_command(args: argparse.Namespace) -> int:
-    classes = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig,
+    classes = (KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig, TopicsConfig,
                *[c for g in STAGE_SETTINGS.values() for c in g])
     for cls in classes:
         if args.markdown:
@@ -254,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for stage, classes in STAGE_SETTINGS.items():
         sub = commands.add_parser(stage, help=f"run the {stage} stage")
-        settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, *classes)
+        settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig, *classes)
         _common(sub)
         sub.set_defaults(func=_stage_command)
 
@@ -299,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
     for stage in STAGE_SETTINGS:
         sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
-    settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig,
+    settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig,
                          *[c for g in STAGE_SETTINGS.values() for c in g])
     _common(sub)
     sub.set_defaults(func=_run_command)

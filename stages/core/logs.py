@@ -11,6 +11,8 @@ import sys
 
 import orjson
 
+from stages.core.ratelimited_log import RepeatFilter
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -25,8 +27,10 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(document).decode()
 
 
-def configure(level: str = "INFO", fmt: str = "plain") -> None:
+def configure(level: str = "INFO", fmt: str = "plain", repeat_seconds: float = 30.0) -> None:
+    """Log to stderr at ``level``; a line repeated within ``repeat_seconds`` is folded into a count."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RepeatFilter(repeat_seconds))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

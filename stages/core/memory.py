@@ -17,7 +17,6 @@ that live as long as the process.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import ctypes.util
 import gc
@@ -150,11 +149,6 @@ class MemoryGuard:
     @property
     def enabled(self) -> bool:
         return self._interval > 0
-
-    async def run(self) -> None:
-        while True:
-            self.check()
-            await asyncio.sleep(self._interval)
 
     def check(self) -> None:
         self.rss_bytes = self._process.memory_info().rss

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from yarl import URL
 
+from stages.core import limits
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError, SchemaError
 from stages.core.schemas import validate
@@ -41,7 +42,7 @@ def host_key(url: str) -> bytes:
 
 def encode_url(message: dict[str, Any]) -> tuple[bytes, bytes]:
     """(key, value) of a validated URL message."""
-    validate("url", message)
+    _checked("url", message)
     return host_key(message["url"]), orjson.dumps(message)
 
 
@@ -50,11 +51,11 @@ def decode_url(envelope: Envelope) -> dict[str, Any]:
         message = orjson.loads(envelope.value)
     except orjson.JSONDecodeError as exc:
         raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
-    return validate("url", message)
+    return _checked("url", message)
 
 
 def encode_json(document: dict[str, Any], schema: str) -> bytes:
-    validate(schema, document)
+    _checked(schema, document)
     return orjson.dumps(document)
 
 
@@ -63,11 +64,11 @@ def decode_json(envelope: Envelope, schema: str) -> dict[str, Any]:
         document = orjson.loads(envelope.value)
     except orjson.JSONDecodeError as exc:
         raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
-    return validate(schema, document)
+    return _checked(schema, document)
 
 
 def encode_page_headers(meta: dict[str, Any]) -> list[tuple[str, bytes]]:
-    validate("page-headers", meta)
+    _checked("page-headers", meta)
     return [
         (name, orjson.dumps(value) if name in _JSON_HEADERS else str(value).encode())
         for name, value in meta.items()
@@ -86,4 +87,9 @@ def decode_page_headers(envelope: Envelope) -> dict[str, Any]:
                 meta[name] = raw.decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise SchemaError(f"page-headers: header {name!r} unreadable: {exc}") from exc
-    return validate("page-headers", meta)
+    return _checked("page-headers", meta)
+
+
+def _checked(schema: str, document: Any) -> Any:
+    """The stage boundary's check: the schema, then the sanity limits (``limits.py``)."""
+    return limits.check(schema, validate(schema, document))

@@ -1,24 +1,39 @@
 """The one way stages produce: send and wait for Kafka's acknowledgement.
 
 A stage's ``handle`` returns only after its outputs are acknowledged, which
-is what lets the runner commit the input offset right after. Records are
+is what lets the runner commit the input offset right after. A send that
+fails because the broker is away is sent again, with backoff, until it is
+acknowledged: an outage holds the message in the window, never ends the process. Records are
 packed into batches across concurrent messages (``packing.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from stages.core import dlq
 from stages.core.envelope import Envelope
 from stages.core.errors import CrawlpipeError
+from stages.core.health import Health
 from stages.core.packing import BatchPacker, Record
 
 __all__ = ["Output", "OutputCounts", "Record"]
+
+log = logging.getLogger("crawlpipe.output")
+
+RESEND_FIRST_SECONDS = 1.0
+RESEND_MAX_SECONDS = 30.0
+
+
+def is_outage(error: KafkaError) -> bool:
+    """Whether a failed send may succeed once the broker is back (a record too large never will)."""
+    return error.retriable or isinstance(error, KafkaTimeoutError | KafkaConnectionError)
 
 
 @dataclass
@@ -30,8 +45,10 @@ class OutputCounts:
 
 
 class Output:
-    def __init__(self, producer: AIOKafkaProducer, *, stage: str, dlq_topic: str, linger_seconds: float) -> None:
+    def __init__(self, producer: AIOKafkaProducer, *, stage: str, dlq_topic: str, linger_seconds: float,
+                 health: Health | None = None) -> None:
         self._packer = BatchPacker(producer, linger_seconds=linger_seconds)
+        self._health = health or Health(stage)
         self._stage = stage
         self._dlq_topic = dlq_topic
         self.counts = OutputCounts()
@@ -55,11 +72,24 @@ class Output:
             for callback in self._listeners.get(record.topic, ()):
                 callback(size)
 
-    async def _deliver(self, records: Iterable[Record]) -> None:
-        deliveries = await self._packer.pack(records)
-        if deliveries:
-            # Shielded: a batch is shared with other messages, whose wait must not be cancelled with ours.
-            await asyncio.shield(asyncio.gather(*deliveries))
+    async def _deliver(self, records: tuple[Record, ...]) -> None:
+        """Send until acknowledged, waiting out a broker outage of any length (at-least-once: a resend may repeat)."""
+        delay = RESEND_FIRST_SECONDS
+        while True:
+            try:
+                deliveries = await self._packer.pack(records)
+                if deliveries:
+                    # Shielded: a batch is shared with other messages, whose wait must not be cancelled with ours.
+                    await asyncio.shield(asyncio.gather(*deliveries))
+                return
+            except KafkaError as exc:
+                if not is_outage(exc):
+                    raise
+                self._health.dependency_down("kafka", f"send failed: {type(exc).__name__} {exc}".strip())
+                log.warning("%s send of %d records failed (%s), resending in %.0f s", self._stage, len(records),
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESEND_MAX_SECONDS)
 
     async def dead_letter(self, error: CrawlpipeError, *, attempt: int = 1, envelope: Envelope | None = None,
                           topic: str | None = None, key: bytes | None = None, value: bytes | None = None,

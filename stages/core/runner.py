@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from stages.core import kafka
+from stages.core import background, isolation, kafka
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
+from stages.core.health import Health
 from stages.core.lag import LagWatcher
 from stages.core.memory import (
     HotSpots,
@@ -39,6 +40,7 @@ from stages.core.offsets import OffsetTracker
 from stages.core.output import Output
 from stages.core.pausing import PauseState
 from stages.core.stage import Stage, StageContext
+from stages.core.supervision import Supervisor
 from stages.core.window import Window
 
 log = logging.getLogger("crawlpipe.runner")
@@ -85,6 +87,8 @@ class StageRunner:
         self.tracker = OffsetTracker()
         self.counts = Counts()
         self.hot_spots = HotSpots()
+        self.health = Health(stage.name)
+        self.supervisor = Supervisor(stage.name, self.health, on_fatal=self._fail)
         self._tasks: dict[asyncio.Task[None], frozenset[TopicPartition]] = {}
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
@@ -93,7 +97,7 @@ class StageRunner:
         self.producer = kafka.producer(kafka_config, client_id=self.client_id)
         self.admin = kafka.admin(kafka_config, client_id=self.client_id)
         self.output = Output(self.producer, stage=stage.name, dlq_topic=kafka_config.topic_dlq,
-                             linger_seconds=kafka_config.producer_linger_ms / 1000)
+                             linger_seconds=kafka_config.producer_linger_ms / 1000, health=self.health)
         self.pauses = PauseState(self.consumer, stage.name)
         self.limit_bytes = effective_limit_bytes(config, cgroup_limit_bytes())
         self.memory = MemoryGuard(config, self.limit_bytes, self.window, self.pauses)
@@ -102,6 +106,11 @@ class StageRunner:
         if downstream and self.lag:
             self.output.on_produced(downstream.topic, self.lag.produced)
         self.metrics = MetricsServer(self, metrics) if metrics and metrics.enabled else None
+
+    def _fail(self, failure: BaseException) -> None:
+        if self._failure is None:
+            self._failure = failure
+        self._stopping.set()
 
     def request_stop(self) -> None:
         if not self._stopping.is_set():
@@ -123,29 +132,21 @@ class StageRunner:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         loop.add_signal_handler(signal.SIGUSR1, self.hot_spots.report)
-        background: list[asyncio.Task[None]] = []
         try:
+            if self.metrics:
+                # /healthz answers from process start, not after the group join.
+                await self.metrics.start()
             for client in (self.admin, self.producer):
                 await kafka.start(client, self.kafka_config)
-            await self.stage.start(StageContext(output=self.output, window=self.window))
+            await self.stage.start(StageContext(output=self.output, window=self.window, health=self.health))
             pace_collector(self.config.gc_young_threshold)
             self.consumer.subscribe([self.stage.input_topic], listener=_Rebalance(self))
             await kafka.start(self.consumer, self.kafka_config)
             log.info("%s consuming %s as group %s", self.stage.name, self.stage.input_topic, self.group)
-            if self.metrics:
-                await self.metrics.start()
-            background.append(asyncio.create_task(self._commit_loop()))
-            if self.memory.enabled:
-                background.append(asyncio.create_task(self.memory.run()))
-            if self.lag and self.lag.enabled:
-                # Start paused if the stage downstream is already behind.
-                await self.lag.check()
-                background.append(asyncio.create_task(self.lag.run()))
+            await background.start(self)
             await self._consume()
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await self.supervisor.stop()
             await self._shutdown()
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 loop.remove_signal_handler(signum)
@@ -215,7 +216,7 @@ class StageRunner:
 
     async def _process(self, admitted: list[Admitted]) -> None:
         try:
-            errors = await self.stage.handle_batch([envelope for envelope, _, _, _ in admitted])
+            errors = await isolation.handle(self.stage, [envelope for envelope, _, _, _ in admitted])
             for (envelope, tp, _, token), error in zip(admitted, errors, strict=True):
                 if error is not None:
                     log.info("%s %s to DLQ: %s: %s", self.stage.name, envelope.where(), error.error_class, error)
@@ -231,11 +232,6 @@ class StageRunner:
             self._stopping.set()
         finally:
             self.window.release(sum(size for _, _, size, _ in admitted), messages=len(admitted))
-
-    async def _commit_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.commit_interval_seconds)
-            await self.commit()
 
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
         offsets = self.tracker.to_commit() if offsets is None else offsets

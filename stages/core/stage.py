@@ -10,13 +10,14 @@ runner's job, so the three stages cannot drift apart.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from stages.core.config import RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import CrawlpipeError
+from stages.core.health import Health
 from stages.core.lag import Downstream
 from stages.core.output import Output
 from stages.core.window import Window
@@ -24,10 +25,11 @@ from stages.core.window import Window
 
 @dataclass(frozen=True)
 class StageContext:
-    """What the runner lends a stage: the producer side, and the window to charge held bytes to."""
+    """What the runner lends a stage: the producer side, the window to charge held bytes to, its health."""
 
     output: Output
     window: Window
+    health: Health = field(default_factory=lambda: Health("stage"))
 
 
 class Stage(ABC):

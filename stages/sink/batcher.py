@@ -18,22 +18,26 @@ from typing import Any
 
 from stages.core import metrics
 from stages.core.errors import BadMessage, CrawlpipeError
+from stages.core.health import Health
 from stages.sink.storage import Storage
 
 log = logging.getLogger("crawlpipe.sink")
+
+# Longest wait between two tries of a batch while storage is down.
+MAX_RETRY_SECONDS = 30.0
 
 
 class _Waiter:
     """One ``add_all`` call: the outcome of each of its records, resolved when the last one is written."""
 
-    __slots__ = ("done", "outcomes", "left")
+    __slots__ = ("done", "left", "outcomes")
 
-    def __init__(self, done: asyncio.Future[list[BadMessage | None]], count: int) -> None:
+    def __init__(self, done: asyncio.Future[list[CrawlpipeError | None]], count: int) -> None:
         self.done = done
-        self.outcomes: list[BadMessage | None] = [None] * count
+        self.outcomes: list[CrawlpipeError | None] = [None] * count
         self.left = count
 
-    def settle(self, index: int, error: BadMessage | None = None) -> None:
+    def settle(self, index: int, error: CrawlpipeError | None = None) -> None:
         self.outcomes[index] = error
         self.count_down(1)
 
@@ -43,9 +47,6 @@ class _Waiter:
         if self.left == 0 and not self.done.done():
             self.done.set_result(self.outcomes)
 
-    def fail(self, error: BaseException) -> None:
-        if not self.done.done():
-            self.done.set_exception(error)
 
 
 Pending = list[tuple[dict[str, Any], _Waiter, int]]
@@ -53,8 +54,9 @@ Pending = list[tuple[dict[str, Any], _Waiter, int]]
 
 class Batcher:
     def __init__(self, storage: Storage, *, batch_size: Callable[[], int], max_delay_seconds: float,
-                 retry_seconds: float) -> None:
+                 retry_seconds: float, health: Health) -> None:
         self._storage = storage
+        self._health = health
         self._batch_size = batch_size
         self._max_delay = max_delay_seconds
         self._retry = retry_seconds
@@ -63,7 +65,7 @@ class Batcher:
         self._lock = asyncio.Lock()
         self._writes: set[asyncio.Task[None]] = set()
 
-    async def add_all(self, records: Sequence[dict[str, Any]]) -> list[BadMessage | None]:
+    async def add_all(self, records: Sequence[dict[str, Any]]) -> list[CrawlpipeError | None]:
         """Add records; return once every batch holding one is committed: per record, None or why storage refused it."""
         if not records:
             return []
@@ -94,21 +96,11 @@ class Batcher:
         async with self._lock:
             try:
                 await self._write_retrying([record for record, _, _ in batch])
-            except BadMessage:
-                # Find the bad records: the good ones are stored, the bad go to the DLQ alone.
+            except Exception:  # noqa: BLE001 -- whatever refused the batch, the records are tried one by one
+                # Storage refused the batch for good (bad data, a constraint): find the records it
+                # refuses; the good ones are stored, each bad one goes to the DLQ alone.
                 for record, waiter, index in batch:
-                    try:
-                        await self._write_retrying([record])
-                    except BadMessage as error:
-                        waiter.settle(index, error)
-                    else:
-                        waiter.settle(index)
-                return
-            except Exception as error:  # storage broken for good: every waiting handle fails the stage
-                failure = RuntimeError(f"storage write failed: {error}")
-                failure.__cause__ = error
-                for _, waiter, _ in batch:
-                    waiter.fail(failure)
+                    waiter.settle(index, await self._write_one(record))
                 return
             written: dict[_Waiter, int] = {}
             for _, waiter, _ in batch:
@@ -116,16 +108,35 @@ class Batcher:
             for waiter, count in written.items():
                 waiter.count_down(count)
 
+    async def _write_one(self, record: dict[str, Any]) -> CrawlpipeError | None:
+        """Write one record; return why storage refuses it for good, or None once it is stored."""
+        try:
+            await self._write_retrying([record])
+        except CrawlpipeError as error:
+            return error
+        except Exception as exc:
+            log.warning("storage write of product %r failed unexpectedly", record.get("id"), exc_info=True)
+            refused = BadMessage(f"storage write failed: {type(exc).__name__}: {exc}", error_class="unexpected")
+            refused.__cause__ = exc
+            return refused
+        return None
+
     async def _write_retrying(self, records: list[dict[str, Any]]) -> None:
+        """Write, waiting out a storage outage of any length (backoff up to ``MAX_RETRY_SECONDS``)."""
         started = time.perf_counter()
+        delay = self._retry
         while True:
             try:
                 await self._storage.write_batch(records)
-                metrics.batch_written(time.perf_counter() - started, len(records))
-                return
             except CrawlpipeError as error:
                 if not error.retriable:
                     raise
+                self._health.dependency_down("storage", str(error))
                 log.warning("storage write of %d records failed, retrying in %.1f s: %s",
-                            len(records), self._retry, error)
-                await asyncio.sleep(self._retry)
+                            len(records), delay, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
+                continue
+            self._health.dependency_up("storage")
+            metrics.batch_written(time.perf_counter() - started, len(records))
+            return

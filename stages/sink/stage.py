@@ -12,12 +12,13 @@ from typing import Any
 
 from stages.core.config import MIB, KafkaConfig
 from stages.core.envelope import Envelope
-from stages.core.errors import CrawlpipeError
+from stages.core.errors import CrawlpipeError, TransientError
 from stages.core.messages import decode_json
 from stages.core.stage import Stage, StageContext
 from stages.sink.batcher import Batcher
 from stages.sink.settings import SinkConfig
 from stages.sink.storage import Storage, open_storage
+from stages.sink.storage.reconnecting import Reconnecting
 
 
 class SinkStage(Stage):
@@ -42,13 +43,19 @@ class SinkStage(Stage):
 
     async def start(self, context: StageContext) -> None:
         self._storage = open_storage(self._config.storage)
-        await self._storage.start()
+        try:
+            await self._storage.start()
+        except TransientError as error:
+            # Storage down at start is an outage like any other: the first batch waits it out.
+            context.health.dependency_down("storage", str(error))
+            self._storage = Reconnecting(self._storage)
         window = context.window
         self._batcher = Batcher(
             self._storage,
             batch_size=lambda: min(self._config.batch_size, window.limit_messages),
             max_delay_seconds=self._config.batch_max_delay_seconds,
             retry_seconds=self._config.storage_retry_seconds,
+            health=context.health,
         )
 
     async def stop(self) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from stages.core.errors import ConfigError, TransientError
+from stages.core.errors import BadMessage, ConfigError, TransientError
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
@@ -42,6 +42,9 @@ COMMAND_TIMEOUT_SECONDS = 120.0
 _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 # Invalid authorization specification, invalid catalog name (no such database).
 _CONFIG_SQLSTATE_CLASSES = frozenset({"28", "3D"})
+# Data exception (a NUL in text, a number out of range), integrity constraint violation: about
+# the records, not the server; the batcher finds the record and sends it to the DLQ.
+_DATA_SQLSTATE_CLASSES = frozenset({"22", "23"})
 
 _COLUMN_TYPES = {
     "price": "numeric",
@@ -127,6 +130,8 @@ class PostgresStorage:
                 raise TransientError(f"{where}: {exc}", error_class="storage_unavailable") from exc
             if sqlstate_class in _CONFIG_SQLSTATE_CLASSES:
                 raise ConfigError(f"{where}: {exc}; check the storage URL") from exc
+            if sqlstate_class in _DATA_SQLSTATE_CLASSES:
+                raise BadMessage(f"{where}: {exc}", error_class="storage_refused") from exc
             raise StorageError(f"{where}: {exc}") from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise TransientError(
@@ -134,7 +139,16 @@ class PostgresStorage:
                 error_class="storage_unavailable",
             ) from exc
         except asyncpg.InterfaceError as exc:
+            if _connection_lost(exc):
+                # A rollback on a connection the server has just closed (a restart) lands here.
+                raise TransientError(f"{where}: {exc}", error_class="storage_unavailable") from exc
             raise StorageError(f"{where}: {exc}") from exc
+
+
+def _connection_lost(error: asyncpg.InterfaceError) -> bool:
+    """asyncpg says "connection is closed" / "pool is closing" with an InterfaceError and no code."""
+    text = str(error).lower()
+    return "closed" in text or "closing" in text or "connection" in text
 
 
 async def _check_durability(conn: asyncpg.Connection, server: str) -> None:

@@ -43,9 +43,10 @@ URL_PREFIX = "sqlite:///"
 BUSY_TIMEOUT_SECONDS = 10.0
 # SQLite's default limit on bound parameters was 999 before 3.32; stay below it.
 _IDS_PER_QUERY = 500
-# Primary result codes for conditions that can clear up on their own.
+# Primary result codes for conditions that can clear up on their own (a full disk is freed, a
+# filesystem remounted read-write).
 _TRANSIENT_CODES = frozenset(
-    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL}
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY}
 )
 
 _UPSERT = (
