@@ -16,8 +16,8 @@ from typing import Any
 
 from stages.core import limits, logs, settings
 from stages.core.config import KafkaConfig, RunnerConfig
+from stages.core.errors import ConfigError
 from stages.core.limits import LimitsConfig
-from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
 from stages.core.topics import TopicsConfig
@@ -25,6 +25,7 @@ from stages.fetcher.config import FetchConfig
 from stages.fetcher.settings import ScheduleConfig
 from stages.parser.settings import ParserConfig
 from stages.sink.settings import SinkConfig
+from stages.tools import exits
 
 STAGE_SETTINGS: dict[str, tuple[type, ...]] = {
     "fetcher": (FetchConfig, ScheduleConfig),
@@ -47,6 +48,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING [env CRAWLPIPE_LOG_LEVEL]")
     parser.add_argument("--log-format", default=None, choices=("plain", "json"),
                         help="plain lines or JSON lines [env CRAWLPIPE_LOG_FORMAT]")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback of an error, not just its line [env CRAWLPIPE_DEBUG=1]")
 
 
 def _stage_command(args: argparse.Namespace) -> int:
@@ -161,7 +164,13 @@ def _run_command(args: argparse.Namespace) -> int:
            if value is not None and name in _setting_names()}
     metrics = settings.load(MetricsConfig, args)
     env[settings.env_name("metrics_host")] = metrics.metrics_host
-    return _run(supervise(replicas, env, metrics_port=metrics.metrics_port))
+    wait = args.kafka_unreachable_exit_seconds or os.environ.get("CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS", "120")
+    try:
+        wait_seconds = float(wait)
+    except ValueError:
+        raise ConfigError(f"--kafka-unreachable-exit-seconds = {wait!r}: a number of seconds") from None
+    return _run(supervise(replicas, env, metrics_port=metrics.metrics_port, kafka_config=settings.load(KafkaConfig, args),
+                          kafka_unreachable_exit_seconds=wait_seconds))
 
 
 def _setting_names() -> set[str]:
@@ -182,13 +191,14 @@ def _status_command(args: argparse.Namespace) -> int:
 
 def _dlq_command(args: argparse.Namespace) -> int:
     from stages.tools.dlq import summarise
+    from stages.tools.printable import printable
 
     kafka_config = settings.load(KafkaConfig, args)
     summaries = _run(summarise(kafka_config))
     if not summaries:
         print(f"{kafka_config.topic_dlq} is empty")
     for s in summaries:
-        print(f"{s.count:>8}  {s.stage:8} {s.error_class:28} {s.first_failed_at} .. {s.last_failed_at}")
+        print(printable(f"{s.count:>8}  {s.stage:8} {s.error_class:28} {s.first_failed_at} .. {s.last_failed_at}"))
         print(f"{'':10}e.g. {s.example_text()}")
     return 0
 
@@ -246,9 +256,9 @@ def _config_command(args: argparse.Namespace) -> int:
 
 
 def _shop_command(args: argparse.Namespace) -> int:
-    from stages.demoshop.server import main as shop_main
+    from stages.demoshop.server import serve
 
-    return shop_main(args.shop_args)
+    return serve(args.shop_parser, args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
     for stage in STAGE_SETTINGS:
         sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
+    sub.add_argument("--kafka-unreachable-exit-seconds", default=None, metavar="SECONDS",
+                     help="stop every stage and exit 3 when Kafka stays unreachable this long "
+                          "[env CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS; default 120]")
     settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig,
                          *[c for g in STAGE_SETTINGS.values() for c in g])
     _common(sub)
@@ -311,30 +324,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--markdown", action="store_true", help="as Markdown tables (the README's reference)")
     sub.set_defaults(func=_config_command)
 
-    sub = commands.add_parser("shop", help="serve the demo shop on 127.0.0.1 (see --help of the shop)")
-    sub.add_argument("shop_args", nargs=argparse.REMAINDER)
-    sub.set_defaults(func=_shop_command)
+    from stages.demoshop.server import add_arguments
+
+    sub = commands.add_parser("shop", help="serve the demo shop on 127.0.0.1, printing its base URL")
+    add_arguments(sub)
+    sub.set_defaults(func=_shop_command, shop_parser=sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os
-
     args = build_parser().parse_args(argv)
-    logs.configure(getattr(args, "log_level", None) or os.environ.get("CRAWLPIPE_LOG_LEVEL", "INFO"),
-                   getattr(args, "log_format", None) or os.environ.get("CRAWLPIPE_LOG_FORMAT", "plain"))
     handler: Callable[[argparse.Namespace], int] = args.func
-    try:
+
+    def command() -> int:
+        logs.configure(getattr(args, "log_level", None) or os.environ.get("CRAWLPIPE_LOG_LEVEL", "INFO"),
+                       getattr(args, "log_format", None) or os.environ.get("CRAWLPIPE_LOG_FORMAT", "plain"))
         return handler(args)
-    except ConfigError as error:
-        print(f"crawlpipe {args.command}: configuration error: {error}", file=sys.stderr)
-        return 2
-    except KafkaUnavailable as error:
-        print(f"crawlpipe {args.command}: {error}", file=sys.stderr)
-        return 3
-    except CrawlpipeError as error:
-        print(f"crawlpipe {args.command}: {error.error_class}: {error}", file=sys.stderr)
-        return 1
+
+    return exits.run(args.command, command, debug=exits.debugging(args))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 
 import orjson
 
+from stages.core.errors import ConfigError
 from stages.core.ratelimited_log import RepeatFilter
 
 
@@ -27,8 +28,15 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(document).decode()
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 def configure(level: str = "INFO", fmt: str = "plain", repeat_seconds: float = 30.0) -> None:
     """Log to stderr at ``level``; a line repeated within ``repeat_seconds`` is folded into a count."""
+    if level.upper() not in LEVELS:
+        raise ConfigError(f"--log-level / CRAWLPIPE_LOG_LEVEL = {level!r}: one of {', '.join(LEVELS)}")
+    if fmt not in ("plain", "json"):
+        raise ConfigError(f"--log-format / CRAWLPIPE_LOG_FORMAT = {fmt!r}: plain or json")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RepeatFilter(repeat_seconds))
     if fmt == "json":

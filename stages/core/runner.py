@@ -138,6 +138,7 @@ class StageRunner:
                 await self.metrics.start()
             for client in (self.admin, self.producer):
                 await kafka.start(client, self.kafka_config)
+            await kafka.require_topics(self.admin, self._topics())
             await self.stage.start(StageContext(output=self.output, window=self.window, health=self.health))
             pace_collector(self.config.gc_young_threshold)
             self.consumer.subscribe([self.stage.input_topic], listener=_Rebalance(self))
@@ -152,6 +153,10 @@ class StageRunner:
                 loop.remove_signal_handler(signum)
         if self._failure is not None:
             raise self._failure
+
+    def _topics(self) -> list[str]:
+        downstream = self.stage.downstream
+        return [self.stage.input_topic, self.kafka_config.topic_dlq, *([downstream.topic] if downstream else [])]
 
     async def _consume(self) -> None:
         while not self._stopping.is_set():

@@ -125,9 +125,9 @@ async def redrive(config: KafkaConfig, error_class: str, since: datetime | None 
     targets = {"fetcher": config.topic_urls, "parser": config.topic_pages, "sink": config.topic_products}
     result = RedriveResult()
     producer = kafka.producer(config, client_id="crawlpipe-redrive")
-    reader = kafka.consumer(config, group=None, client_id="crawlpipe-redrive")
     await kafka.start(producer, config)
     try:
+        reader = kafka.consumer(config, group=None, client_id="crawlpipe-redrive")
         await kafka.start(reader, config)
         try:
             async for document in _dlq_records(config):
