@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,13 @@ from stages.core.config import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
 from stages.tools.publish import publish
-from tests.conftest import StageProcesses, eventually, fresh_kafka_config, free_port, sqlite_rows
+from tests.conftest import (
+    StageProcesses,
+    eventually,
+    free_port,
+    fresh_kafka_config,
+    sqlite_rows,
+)
 from tests.integration.outage import Server, readiness, server
 
 pytestmark = pytest.mark.kafka
@@ -126,7 +132,7 @@ async def test_postgresql_restarted_mid_crawl_is_waited_out_by_the_sink(
 
             await eventually(lambda: _count_at_least(stored, 100), timeout=120, what="the crawl under way")
             database.stop()
-            status, body = await eventually(lambda: _not_ready(port), timeout=10, what="the sink to report it")
+            _, body = await eventually(lambda: _not_ready(port), timeout=10, what="the sink to report it")
             assert any(r.startswith("storage down") for r in body["reasons"]), body
             await asyncio.sleep(10)
             assert outage_stages.processes["sink"].poll() is None, "the sink exited during the outage"
