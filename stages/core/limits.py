@@ -33,7 +33,8 @@ class LimitsConfig:
     """Sanity limits on message values, checked where a message enters or leaves a stage."""
 
     max_text_chars: int = setting(16_384, "longest text value in a JSON message (title, URL, ...), in characters")
-    max_price_digits: int = setting(18, "most digits of a price before the decimal point")
+    max_price_digits: int = setting(12, "most digits of a price before the decimal point "
+                                        "(SQLite's exact price_micros holds 12)")
     max_price_scale: int = setting(6, "most digits of a price after the decimal point")
     max_timestamp_age_days: int = setting(3650, "oldest fetched_at / parsed_at accepted, in days before now")
     max_timestamp_future_seconds: int = setting(

@@ -95,8 +95,12 @@ class Database:
     async def history(self) -> list[dict[str, Any]]:
         """All ``price_history`` rows in insertion order."""
         return await self._fetch(
-            "SELECT product_id, price, currency, availability, observed_at FROM price_history ORDER BY id"
+            "SELECT product_id, price, currency, availability, observed_at, kind FROM price_history ORDER BY id"
         )
+
+    async def rows(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of any query, in backend-neutral Python types."""
+        return await self._fetch(sql)
 
     async def schema_versions(self) -> list[int]:
         return [

@@ -61,8 +61,8 @@ _UPSERT = (
     " OR (excluded.fetched_at = products.fetched_at AND excluded.parsed_at > products.parsed_at)"
 )
 _INSERT_HISTORY = (
-    "INSERT INTO price_history (product_id, price, currency, availability, observed_at) "
-    "SELECT * FROM unnest($1::text[], $2::numeric[], $3::text[], $4::text[], $5::timestamptz[])"
+    "INSERT INTO price_history (product_id, price, currency, availability, observed_at, kind) "
+    "SELECT * FROM unnest($1::text[], $2::numeric[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])"
 )
 _LOCK_IDS = (
     "SELECT pg_advisory_xact_lock(hashtext('crawlpipe.sink.products'), key) "
@@ -169,8 +169,8 @@ async def _migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> Non
         # Two sinks starting at once must not both apply the same migration.
         await conn.execute(_LOCK_MIGRATIONS)
         await conn.execute(_CREATE_SCHEMA_VERSION)
-        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-        for migration in pending_migrations(current, migrations):
+        applied = {row["version"] for row in await conn.fetch("SELECT version FROM schema_version")}
+        for migration in pending_migrations(applied, migrations):
             await conn.execute(migration.sql)
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", migration.version)
 
@@ -194,7 +194,9 @@ async def _write(conn: asyncpg.Connection, products: list[Product], *, duplicate
             await conn.execute(_UPSERT, *_columns(plan.upserts, COLUMNS))
         if plan.history:
             history_columns = ("id", "price", "currency", "availability", "fetched_at")
-            await conn.execute(_INSERT_HISTORY, *_columns(plan.history, history_columns))
+            products = [observed.product for observed in plan.history]
+            await conn.execute(_INSERT_HISTORY, *_columns(products, history_columns),
+                               [observed.kind for observed in plan.history])
     # Reached only once COMMIT has returned.
     return plan.result
 
