@@ -139,7 +139,8 @@ def _replay_command(args: argparse.Namespace) -> int:
         diff = result.diff
         print(f"dry run: re-parsed {result.pages} pages ({result.failed} failed), {len(result.new)} products: "
               f"changed={len(diff.changed)} gained={len(diff.gained)} lost={len(diff.lost)} "
-              f"unchanged={diff.unchanged}; nothing was produced")
+              f"unchanged={diff.unchanged} (of which {len(result.stale)} the sink would keep: stored from a newer "
+              f"fetch); nothing was produced")
         return 0
     from stages.parser.stage import ParserStage
 
