@@ -22,6 +22,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from stages.core import background, isolation, kafka
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
+from stages.core.deadline import within
 from stages.core.envelope import Envelope
 from stages.core.health import Health
 from stages.core.lag import LagWatcher
@@ -92,6 +93,7 @@ class StageRunner:
         self._tasks: dict[asyncio.Task[None], frozenset[TopicPartition]] = {}
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
+        self._starting: asyncio.Task[None] | None = None
         self.consumer = kafka.consumer(kafka_config, stage.input_topic, group=self.group,
                                        client_id=self.client_id, max_poll_records=config.max_in_flight)
         self.producer = kafka.producer(kafka_config, client_id=self.client_id)
@@ -117,6 +119,9 @@ class StageRunner:
             log.info("%s stopping: finishing in-flight work (up to %.0f s)", self.stage.name,
                      self.config.shutdown_timeout_seconds)
             self._stopping.set()
+            if self._starting is not None:
+                # Startup waits on the broker for as long as it takes: a stop must not wait with it.
+                self._starting.cancel()
 
     @property
     def stopping(self) -> bool:
@@ -132,6 +137,7 @@ class StageRunner:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         loop.add_signal_handler(signal.SIGUSR1, self.hot_spots.report)
+        self._starting = asyncio.current_task()
         try:
             if self.metrics:
                 # /healthz answers from process start, not after the group join.
@@ -145,8 +151,15 @@ class StageRunner:
             await kafka.start(self.consumer, self.kafka_config)
             log.info("%s consuming %s as group %s", self.stage.name, self.stage.input_topic, self.group)
             await background.start(self)
+            self._starting = None
             await self._consume()
+        except asyncio.CancelledError:
+            if self._starting is None or not self._stopping.is_set():
+                raise
+            self._starting.uncancel()
+            log.info("%s stopped while starting", self.stage.name)
         finally:
+            self._starting = None
             await self.supervisor.stop()
             await self._shutdown()
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
@@ -272,10 +285,10 @@ class StageRunner:
                 log.warning("%s abandoned %d unfinished messages: they will be processed again",
                             self.stage.name, len(unfinished))
                 await asyncio.gather(*unfinished, return_exceptions=True)
-        await self.commit()
+        await within(self.commit(), f"{self.stage.name} final commit")
         await self.stage.stop()
-        await self.producer.stop()
-        await self.consumer.stop()
+        await within(self.producer.stop(), f"{self.stage.name} producer stop")
+        await within(self.consumer.stop(), f"{self.stage.name} consumer stop")
         await self.admin.close()
         if self.metrics:
             await self.metrics.stop()

@@ -200,3 +200,22 @@ async def _postgres_rows(url: str) -> dict[str, Decimal]:
         return {}
     finally:
         await conn.close()
+
+
+@pytest.mark.timeout(300)
+async def test_crawlpipe_run_exits_3_when_the_broker_stays_away(
+        own_broker: Server, outage_config: KafkaConfig, outage_stages: StageProcesses):
+    run = outage_stages.start("run", CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS="5")
+    await eventually(lambda: outage_stages.log("run").count(" consuming ") == 3, timeout=90,
+                     what="the three stages of crawlpipe run to start")
+    own_broker.stop()
+    try:
+        stopped = time.monotonic()
+        await eventually(lambda: run.poll() is not None, timeout=60, what="crawlpipe run to give up")
+        waited = time.monotonic() - stopped
+    finally:
+        own_broker.start()
+    assert run.returncode == 3, outage_stages.log("run")
+    assert "unreachable for 5 s (--kafka-unreachable-exit-seconds): every stage stopped" in outage_stages.log("run")
+    assert outage_stages.log("run").count("exited with 0") == 3, "every stage stopped cleanly"
+    assert waited < 40, f"took {waited:.0f} s"
