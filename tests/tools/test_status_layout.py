@@ -6,7 +6,14 @@ import io
 
 from rich.console import Console
 
-from stages.tools.status import GroupLag, Snapshot, StageSample, TopicState, lines, render_compact
+from stages.tools.status import (
+    GroupLag,
+    Snapshot,
+    StageSample,
+    TopicState,
+    lines,
+    render_compact,
+)
 
 PREFIX = "crawlpipe"
 
