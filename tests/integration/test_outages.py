@@ -10,9 +10,11 @@ import asyncio
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 from aiokafka import TopicPartition
 
@@ -29,6 +31,7 @@ from tests.conftest import (
     sqlite_rows,
 )
 from tests.integration.outage import Server, readiness, server
+from tests.sink.storage_helpers import product_record
 
 pytestmark = pytest.mark.kafka
 
@@ -219,3 +222,50 @@ async def test_crawlpipe_run_exits_3_when_the_broker_stays_away(
     assert "unreachable for 5 s (--kafka-unreachable-exit-seconds): every stage stopped" in outage_stages.log("run")
     assert outage_stages.log("run").count("exited with 0") == 3, "every stage stopped cleanly"
     assert waited < 40, f"took {waited:.0f} s"
+
+
+@pytest.mark.timeout(300)
+async def test_a_sink_started_while_postgresql_is_down_waits_for_it(
+        outage_config: KafkaConfig, outage_stages: StageProcesses):
+    database = server("postgres")
+    url = database.start()
+    database.stop()
+    try:
+        port = free_port()
+        sink = outage_stages.start("sink", CRAWLPIPE_STORAGE=url, CRAWLPIPE_METRICS_PORT=str(port))
+        _, body = await eventually(lambda: _not_ready(port), timeout=60, what="the sink to say storage is down")
+        assert any(r.startswith("storage down") for r in body["reasons"]), body
+        producer = kafka.producer(outage_config, client_id="test-parser")
+        await producer.start()
+        try:
+            for n in range(20):
+                record = {**product_record(f"p{n}"), "fetched_at": datetime.now(UTC).isoformat(),
+                          "parsed_at": datetime.now(UTC).isoformat(), "method": "rules"}
+                await producer.send_and_wait(outage_config.topic_products, orjson.dumps(record),
+                                             key=f"p{n}".encode())
+        finally:
+            await producer.stop()
+        await asyncio.sleep(5)
+        assert sink.poll() is None, "the sink exited while PostgreSQL was down"
+        database.start()
+        await eventually(lambda: _count_at_least(lambda: _postgres_ids(url), 20), timeout=120,
+                         what="the records stored once PostgreSQL is up")
+        await eventually(lambda: _ready(port), timeout=30, what="the sink ready")
+    finally:
+        database.stop()
+        shutil.rmtree(database.data_dir, ignore_errors=True)
+
+
+async def _postgres_ids(url: str) -> set[str]:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(url)
+    except (OSError, asyncpg.PostgresError):
+        return set()
+    try:
+        return {row["id"] for row in await conn.fetch("SELECT id FROM products")}
+    except asyncpg.UndefinedTableError:
+        return set()
+    finally:
+        await conn.close()
