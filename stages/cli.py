@@ -14,14 +14,16 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from stages.core import logs, registry, settings
+from stages.core import limits, logs, registry, settings
 from stages.core.config import KafkaConfig, RunnerConfig
-from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable, MemoryExhausted
+from stages.core.errors import ConfigError
+from stages.core.limits import LimitsConfig
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
 from stages.core.topics import TopicsConfig
 from stages.parser.settings import ParserConfig
 from stages.sink.settings import SinkConfig
+from stages.tools import exits
 
 log = logging.getLogger("crawlpipe")
 
@@ -38,12 +40,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING [env CRAWLPIPE_LOG_LEVEL]")
     parser.add_argument("--log-format", default=None, choices=("plain", "json"),
                         help="plain lines or JSON lines [env CRAWLPIPE_LOG_FORMAT]")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback of an error, not just its line [env CRAWLPIPE_DEBUG=1]")
 
 
 def _stage_command(args: argparse.Namespace) -> int:
     from stages.core.runner import StageRunner
 
     kafka_config = settings.load(KafkaConfig, args)
+    limits.configure(settings.load(LimitsConfig, args))
     stage_class = registry.stage(args.command)
     stage = stage_class(kafka_config, *[settings.load(cls, args) for cls in stage_class.settings])
     runner_config = settings.load(RunnerConfig, args, defaults=stage_class.runner_defaults)
@@ -119,7 +124,8 @@ def _replay_command(args: argparse.Namespace) -> int:
         diff = result.diff
         print(f"dry run: re-parsed {result.pages} pages ({result.failed} failed), {len(result.new)} products: "
               f"changed={len(diff.changed)} gained={len(diff.gained)} lost={len(diff.lost)} "
-              f"unchanged={diff.unchanged}; nothing was produced")
+              f"unchanged={diff.unchanged} (of which {len(result.stale)} the sink would keep: stored from a newer "
+              f"fetch); nothing was produced")
         return 0
     from stages.parser.stage import ParserStage
 
@@ -144,11 +150,17 @@ def _run_command(args: argparse.Namespace) -> int:
            if value is not None and name in _setting_names()}
     metrics = settings.load(MetricsConfig, args)
     env[settings.env_name("metrics_host")] = metrics.metrics_host
-    return _run(supervise(replicas, env, metrics_port=metrics.metrics_port))
+    wait = args.kafka_unreachable_exit_seconds or os.environ.get("CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS", "120")
+    try:
+        wait_seconds = float(wait)
+    except ValueError:
+        raise ConfigError(f"--kafka-unreachable-exit-seconds = {wait!r}: a number of seconds") from None
+    return _run(supervise(replicas, env, metrics_port=metrics.metrics_port, kafka_config=settings.load(KafkaConfig, args),
+                          kafka_unreachable_exit_seconds=wait_seconds))
 
 
 def _setting_names() -> set[str]:
-    classes = (KafkaConfig, RunnerConfig, *[c for group in stage_settings().values() for c in group])
+    classes = (KafkaConfig, RunnerConfig, LimitsConfig, *[c for group in stage_settings().values() for c in group])
     return {option.lstrip("-").replace("-", "_") for option, *_ in settings.describe(*classes)}
 
 
@@ -165,13 +177,14 @@ def _status_command(args: argparse.Namespace) -> int:
 
 def _dlq_command(args: argparse.Namespace) -> int:
     from stages.tools.dlq import summarise
+    from stages.tools.printable import printable
 
     kafka_config = settings.load(KafkaConfig, args)
     summaries = _run(summarise(kafka_config))
     if not summaries:
         print(f"{kafka_config.topic_dlq} is empty")
     for s in summaries:
-        print(f"{s.count:>8}  {s.stage:8} {s.error_class:28} {s.first_failed_at} .. {s.last_failed_at}")
+        print(printable(f"{s.count:>8}  {s.stage:8} {s.error_class:28} {s.first_failed_at} .. {s.last_failed_at}"))
         print(f"{'':10}e.g. {s.example_text()}")
     return 0
 
@@ -241,7 +254,7 @@ def _read_file(path: str) -> bytes:
 
 
 def _config_command(args: argparse.Namespace) -> int:
-    classes = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig,
+    classes = (KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig, TopicsConfig,
                *[c for g in stage_settings().values() for c in g])
     for cls in classes:
         if args.markdown:
@@ -256,9 +269,9 @@ def _config_command(args: argparse.Namespace) -> int:
 
 
 def _shop_command(args: argparse.Namespace) -> int:
-    from stages.demoshop.server import main as shop_main
+    from stages.demoshop.server import serve
 
-    return shop_main(args.shop_args)
+    return serve(args.shop_parser, args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for stage, classes in stage_settings().items():
         sub = commands.add_parser(stage, help=f"run the {stage} stage")
-        settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, *classes)
+        settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig, *classes)
         _common(sub)
         sub.set_defaults(func=_stage_command)
 
@@ -311,7 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
     for stage in stage_settings():
         sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
-    settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig,
+    sub.add_argument("--kafka-unreachable-exit-seconds", default=None, metavar="SECONDS",
+                     help="stop every stage and exit 3 when Kafka stays unreachable this long "
+                          "[env CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS; default 120]")
+    settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig,
                          *[c for g in stage_settings().values() for c in g])
     _common(sub)
     sub.set_defaults(func=_run_command)
@@ -330,33 +346,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--markdown", action="store_true", help="as Markdown tables (the README's reference)")
     sub.set_defaults(func=_config_command)
 
-    sub = commands.add_parser("shop", help="serve the demo shop on 127.0.0.1 (see --help of the shop)")
-    sub.add_argument("shop_args", nargs=argparse.REMAINDER)
-    sub.set_defaults(func=_shop_command)
+    from stages.demoshop.server import add_arguments
+
+    sub = commands.add_parser("shop", help="serve the demo shop on 127.0.0.1, printing its base URL")
+    add_arguments(sub)
+    sub.set_defaults(func=_shop_command, shop_parser=sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os
-
     args = build_parser().parse_args(argv)
-    logs.configure(getattr(args, "log_level", None) or os.environ.get("CRAWLPIPE_LOG_LEVEL", "INFO"),
-                   getattr(args, "log_format", None) or os.environ.get("CRAWLPIPE_LOG_FORMAT", "plain"))
     handler: Callable[[argparse.Namespace], int] = args.func
-    try:
+
+    def command() -> int:
+        logs.configure(getattr(args, "log_level", None) or os.environ.get("CRAWLPIPE_LOG_LEVEL", "INFO"),
+                       getattr(args, "log_format", None) or os.environ.get("CRAWLPIPE_LOG_FORMAT", "plain"))
         return handler(args)
-    except ConfigError as error:
-        print(f"crawlpipe {args.command}: configuration error: {error}", file=sys.stderr)
-        return 2
-    except KafkaUnavailable as error:
-        print(f"crawlpipe {args.command}: {error}", file=sys.stderr)
-        return 3
-    except MemoryExhausted as error:
-        print(f"crawlpipe {args.command}: {error}", file=sys.stderr)
-        return 4
-    except CrawlpipeError as error:
-        print(f"crawlpipe {args.command}: {error.error_class}: {error}", file=sys.stderr)
-        return 1
+
+    return exits.run(args.command, command, debug=exits.debugging(args))
 
 
 if __name__ == "__main__":

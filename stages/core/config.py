@@ -86,6 +86,10 @@ class RunnerConfig:
            "to the parser first when cores are short"
     )
     shutdown_timeout_seconds: float = setting(20.0, "on SIGTERM, how long in-flight work may take to finish")
+    health_check_interval_seconds: float = setting(
+        2.0, "how often the broker is probed and partitions checked for progress (/readyz, dependency metrics)")
+    stuck_partition_seconds: float = setting(
+        120.0, "a partition whose oldest message has been in flight this long makes /readyz not ready")
 
     def __post_init__(self) -> None:
         require(self.max_in_flight >= 1, "max_in_flight", self.max_in_flight, "must be at least 1")
@@ -102,5 +106,9 @@ class RunnerConfig:
         require(self.malloc_keep_mb >= 0, "malloc_keep_mb", self.malloc_keep_mb, "must be 0 (off) or positive")
         require(0 <= self.memory_soft_limit_mb, "memory_soft_limit_mb", self.memory_soft_limit_mb,
                 "must be 0 (automatic) or positive")
+        require(self.health_check_interval_seconds > 0, "health_check_interval_seconds",
+                self.health_check_interval_seconds, "must be positive")
+        require(self.stuck_partition_seconds > 0, "stuck_partition_seconds", self.stuck_partition_seconds,
+                "must be positive")
         require(self.poll_timeout_seconds > 0, "poll_timeout_seconds", self.poll_timeout_seconds,
                 "must be positive")

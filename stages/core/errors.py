@@ -24,6 +24,12 @@ class ConfigError(CrawlpipeError):
     error_class = "config"
 
 
+class MissingTopics(ConfigError):
+    """A topic a command needs does not exist; the message names the command that creates it."""
+
+    error_class = "missing_topics"
+
+
 class BadMessage(CrawlpipeError):
     """An input message that can never be processed: it goes to the DLQ, the offset moves on."""
 

@@ -20,7 +20,7 @@ from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitio
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from stages.core.config import KafkaConfig
-from stages.core.errors import KafkaUnavailable
+from stages.core.errors import KafkaUnavailable, MissingTopics
 
 log = logging.getLogger("crawlpipe.kafka")
 
@@ -73,6 +73,8 @@ async def start(client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClien
     try:
         await client.start()
     except KafkaConnectionError as exc:
+        # Closed here, or it warns of an unclosed client on the way out of the command.
+        await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
         raise KafkaUnavailable(
             f"cannot reach Kafka at {config.bootstrap}: start a broker (ops/kafka/start) "
             f"or set --bootstrap / CRAWLPIPE_BOOTSTRAP"
@@ -110,3 +112,18 @@ async def group_lag(admin_client: AIOKafkaAdminClient, probe: AIOKafkaConsumer, 
     starts = await probe.beginning_offsets(missing) if missing else {}
     lag: int = sum(max(0, ends[tp] - known.get(tp, starts.get(tp, 0))) for tp in partitions)
     return lag
+
+
+async def require_topics(admin_client: AIOKafkaAdminClient, topics: Iterable[str]) -> None:
+    """Refuse to start on topics that do not exist, naming them and the command that creates them.
+
+    Without this a stage started before ``crawlpipe topics create`` logged hundreds of
+    metadata errors and then a traceback.
+    """
+    wanted = sorted(set(topics))
+    existing = set(await admin_client.list_topics())
+    missing = [topic for topic in wanted if topic not in existing]
+    if missing:
+        raise MissingTopics(f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                            f"do{'' if len(missing) > 1 else 'es'} not exist: create the pipeline's topics with "
+                            f"`crawlpipe topics create` (same --bootstrap and topic options)")

@@ -10,7 +10,6 @@ lag in messages only.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -58,14 +57,15 @@ class LagWatcher:
             return None
         return self.lag_messages * self._produced_bytes // self._produced_messages
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self._config.lag_check_interval_seconds)
-            await self.check()
-
     async def check(self) -> None:
-        partitions = await kafka.topic_partitions(self._admin, self._downstream.topic)
-        self.lag_messages = await kafka.group_lag(self._admin, self._probe, self._downstream.group, partitions)
+        """Read the lag and pause or resume; run by the stage's supervisor, which retries it after errors."""
+        try:
+            partitions = await kafka.topic_partitions(self._admin, self._downstream.topic)
+            self.lag_messages = await kafka.group_lag(self._admin, self._probe, self._downstream.group, partitions)
+        except Exception:
+            # Unknown, not the last value seen: a frozen figure would pass for a live one.
+            self.lag_messages = None
+            raise
         if self.lag_messages is None:
             if not self._warned_unknown:
                 log.info("lag of %s on %s unknown (no committed offsets yet): not applying backpressure",

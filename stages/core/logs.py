@@ -11,6 +11,9 @@ import sys
 
 import orjson
 
+from stages.core.errors import ConfigError
+from stages.core.ratelimited_log import RepeatFilter
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -25,8 +28,17 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(document).decode()
 
 
-def configure(level: str = "INFO", fmt: str = "plain") -> None:
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def configure(level: str = "INFO", fmt: str = "plain", repeat_seconds: float = 30.0) -> None:
+    """Log to stderr at ``level``; a line repeated within ``repeat_seconds`` is folded into a count."""
+    if level.upper() not in LEVELS:
+        raise ConfigError(f"--log-level / CRAWLPIPE_LOG_LEVEL = {level!r}: one of {', '.join(LEVELS)}")
+    if fmt not in ("plain", "json"):
+        raise ConfigError(f"--log-format / CRAWLPIPE_LOG_FORMAT = {fmt!r}: plain or json")
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RepeatFilter(repeat_seconds))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -21,7 +21,6 @@ results, see ``fetch_buffers.py``) can hold megabytes in cycles.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import ctypes.util
 import gc
@@ -177,11 +176,6 @@ class MemoryGuard:
     @property
     def enabled(self) -> bool:
         return self._interval > 0
-
-    async def run(self) -> None:
-        while True:
-            self.check()
-            await asyncio.sleep(self._interval)
 
     def _read(self) -> int:
         self.rss_bytes = int(self._process.memory_info().rss)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from yarl import URL
 
+from stages.core import limits
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError, SchemaError
 from stages.core.schemas import validate
@@ -45,7 +46,7 @@ def host_key(url: str) -> bytes:
 
 def encode_url(message: dict[str, Any]) -> tuple[bytes, bytes]:
     """(key, value) of a validated URL message, its URL in the contract's normal form (``core/urls.py``)."""
-    message = validate("url", with_normal_url(message))
+    message = _checked("url", with_normal_url(message))
     return host_key(message["url"]), orjson.dumps(message)
 
 
@@ -55,7 +56,7 @@ def decode_url(envelope: Envelope) -> dict[str, Any]:
         message = orjson.loads(envelope.value)
     except orjson.JSONDecodeError as exc:
         raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
-    return validate("url", with_normal_url(message))
+    return _checked("url", with_normal_url(message))
 
 
 def with_normal_url(message: Any) -> Any:
@@ -70,7 +71,7 @@ def _warn_userinfo(url: str) -> None:
 
 
 def encode_json(document: dict[str, Any], schema: str) -> bytes:
-    validate(schema, document)
+    _checked(schema, document)
     return orjson.dumps(document)
 
 
@@ -79,11 +80,11 @@ def decode_json(envelope: Envelope, schema: str) -> dict[str, Any]:
         document = orjson.loads(envelope.value)
     except orjson.JSONDecodeError as exc:
         raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
-    return validate(schema, document)
+    return _checked(schema, document)
 
 
 def encode_page_headers(meta: dict[str, Any]) -> list[tuple[str, bytes]]:
-    validate("page-headers", meta)
+    _checked("page-headers", meta)
     return [
         (name, orjson.dumps(value) if name in _JSON_HEADERS else str(value).encode())
         for name, value in meta.items()
@@ -102,4 +103,9 @@ def decode_page_headers(envelope: Envelope) -> dict[str, Any]:
                 meta[name] = raw.decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise SchemaError(f"page-headers: header {name!r} unreadable: {exc}") from exc
-    return validate("page-headers", meta)
+    return _checked("page-headers", meta)
+
+
+def _checked(schema: str, document: Any) -> Any:
+    """The stage boundary's check: the schema, then the sanity limits (``limits.py``)."""
+    return limits.check(schema, validate(schema, document))

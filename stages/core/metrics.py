@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.registry import Collector
 
+from stages.core.health import Health
 from stages.core.lag import Downstream, LagWatcher
 from stages.core.memory import MemoryGuard
 from stages.core.output import Output
@@ -88,6 +89,8 @@ class StageRunner(Protocol):
     def consumer(self) -> AIOKafkaConsumer: ...
     @property
     def stopping(self) -> bool: ...
+    @property
+    def health(self) -> Health: ...
 
 
 class RunnerCollector(Collector):
@@ -142,6 +145,7 @@ class RunnerCollector(Collector):
         for error_class, count in sorted(out.dlq_by_class.items()):
             dlq.add_metric([r.stage.name, error_class], count)
         yield dlq
+        yield from _health_families(r.stage.name, r.health)
         downstream = r.downstream
         if r.lag is not None and downstream is not None:
             labels = ["stage", "topic", "group"]
@@ -154,6 +158,19 @@ class RunnerCollector(Collector):
                                                "(bytes estimated from the records it produced)", labels=labels)
                     family.add_metric(values, value)
                     yield family
+
+
+def _health_families(stage: str, health: Health) -> Iterator[GaugeMetricFamily]:
+    dependencies = GaugeMetricFamily("crawlpipe_dependency_up", "1 while the dependency (kafka, storage) answers, "
+                                     "0 while it is unreachable", labels=["stage", "dependency"])
+    for name, state in sorted(health.dependencies.items()):
+        dependencies.add_metric([stage, name], 1.0 if state.up else 0.0)
+    yield dependencies
+    tasks = GaugeMetricFamily("crawlpipe_background_task_up", "1 while the background task runs, 0 while it "
+                              "fails and is being restarted", labels=["stage", "task"])
+    for name, state in sorted(health.tasks.items()):
+        tasks.add_metric([stage, name], 1.0 if state.up else 0.0)
+    yield tasks
 
 
 class MetricsServer:
@@ -198,10 +215,14 @@ class MetricsServer:
         consumer = self._runner.consumer
         assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer.assignment())
         subscribed = sorted(consumer.subscription())
-        ready = bool(assigned or subscribed) and not self._runner.stopping
-        return _json(200 if ready else 503, {
-            "stage": self._runner.stage.name, "ready": ready, "subscribed": subscribed, "assigned": assigned,
-            "paused": sorted(self._runner.pauses.reasons),
+        reasons = self._runner.health.problems()
+        if not (assigned or subscribed):
+            reasons.append("not subscribed to its input topic yet")
+        if self._runner.stopping:
+            reasons.append("stopping")
+        return _json(200 if not reasons else 503, {
+            "stage": self._runner.stage.name, "ready": not reasons, "reasons": reasons, "subscribed": subscribed,
+            "assigned": assigned, "paused": sorted(self._runner.pauses.reasons),
         })
 
 

@@ -70,6 +70,10 @@ class OffsetTracker:
         state = self._partitions.get(tp)
         return len(state.pending) if state else 0
 
+    def oldest_pending(self) -> dict[TopicPartition, int]:
+        """The oldest unfinished offset of every partition with messages in flight."""
+        return {tp: state.pending[0] for tp, state in self._partitions.items() if state.pending}
+
     def to_commit(self) -> dict[TopicPartition, int]:
         """Offsets that moved since the last commit (Kafka's convention: the next offset to read)."""
         return {

@@ -133,11 +133,12 @@ def _instant(value: Any, name: str, product_id: str) -> datetime:
         raise _bad(product_id, name, value, expected)
     try:
         instant = datetime.fromisoformat(value)
-    except ValueError:
+        if instant.tzinfo is None:
+            raise ValueError("no UTC offset")
+        # Year 9999 with a negative offset is past datetime's range in UTC.
+        return instant.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise _bad(product_id, name, value, expected) from None
-    if instant.tzinfo is None:
-        raise _bad(product_id, name, value, expected)
-    return instant.astimezone(timezone.utc)
 
 
 def _urls(value: Any, name: str, product_id: str) -> tuple[str, ...]:

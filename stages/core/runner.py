@@ -27,10 +27,12 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from stages.core import fetch_buffers, kafka, registry
+from stages.core import background, fetch_buffers, isolation, kafka, registry
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
+from stages.core.deadline import within
 from stages.core.errors import CrawlpipeError, MemoryExhausted
 from stages.core.envelope import Envelope
+from stages.core.health import Health
 from stages.core.lag import LagWatcher
 from stages.core.memory import (
     HotSpots,
@@ -48,6 +50,7 @@ from stages.core.output import Output, Record
 from stages.core.pausing import PauseState
 from stages.core.revoking import cancel_revoked
 from stages.core.stage import Stage, StageContext
+from stages.core.supervision import Supervisor
 from stages.core.window import Window
 
 log = logging.getLogger("crawlpipe.runner")
@@ -95,22 +98,25 @@ class StageRunner:
         self.window = Window(max_messages=config.max_in_flight, max_bytes=config.max_in_flight_bytes,
                              max_unacked_bytes=config.max_unacked_bytes)
         self.input_topic = getattr(kafka_config, stage.input)
-        self._topics = {kind: getattr(kafka_config, field) for kind, field in stage.outputs.items()}
+        self._topics_by_kind = {kind: getattr(kafka_config, field) for kind, field in stage.outputs.items()}
         self.tracker = OffsetTracker()
         self.hot_spots = HotSpots()
         self.counts = Counts()
+        self.health = Health(stage.name)
+        self.supervisor = Supervisor(stage.name, self.health, on_fatal=self._fail, fatal=(MemoryExhausted,))
         # Handling tasks and outputs awaiting acknowledgement, with the partitions they finish.
         self._tasks: dict[asyncio.Future[Any], frozenset[TopicPartition]] = {}
         # Partitions being handed to another replica: their messages are no longer admitted.
         self.revoking: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
+        self._starting: asyncio.Task[Any] | None = None
         self.consumer = kafka.consumer(kafka_config, self.input_topic, group=self.group,
                                        client_id=self.client_id, max_poll_records=config.max_in_flight)
         self.producer = kafka.producer(kafka_config, client_id=self.client_id)
         self.admin = kafka.admin(kafka_config, client_id=self.client_id)
         self.output = Output(self.producer, stage=stage.name, dlq_topic=kafka_config.topic_dlq,
-                             linger_seconds=kafka_config.producer_linger_ms / 1000)
+                             linger_seconds=kafka_config.producer_linger_ms / 1000, health=self.health)
         self.pauses = PauseState(self.consumer, stage.name)
         self.planned = budget(config, kafka_config, output_ratio=stage.output_ratio,
                               stage_bytes=stage.memory_bytes(config))
@@ -127,6 +133,9 @@ class StageRunner:
             log.info("%s stopping: finishing in-flight work (up to %.0f s)", self.stage.name,
                      self.config.shutdown_timeout_seconds)
             self._stopping.set()
+            if self._starting is not None:
+                # Startup waits on the broker for as long as it takes: a stop must not wait with it.
+                self._starting.cancel()
 
     @property
     def stopping(self) -> bool:
@@ -140,34 +149,39 @@ class StageRunner:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         loop.add_signal_handler(signal.SIGUSR1, self.hot_spots.report)
-        background: list[asyncio.Task[None]] = []
+        self._starting = asyncio.current_task()
         try:
+            if self.metrics:
+                # /healthz answers from process start, not after the group join.
+                await self.metrics.start()
             for client in (self.admin, self.producer):
                 await kafka.start(client, self.kafka_config)
-            await self.stage.start(StageContext(window=self.window))
+            await kafka.require_topics(self.admin, self._topics())
+            await self.stage.start(StageContext(window=self.window, health=self.health))
             pace_collector(self.config.gc_young_threshold)
             self.consumer.subscribe([self.input_topic], listener=_Rebalance(self))
             await kafka.start(self.consumer, self.kafka_config)
             log.info("%s consuming %s as group %s", self.stage.name, self.input_topic, self.group)
-            if self.metrics:
-                await self.metrics.start()
-            background.append(asyncio.create_task(self._commit_loop()))
-            if self.memory.enabled:
-                background.append(asyncio.create_task(self._guard_memory()))
-            if self.lag and self.lag.enabled:
-                # Start paused if the stage downstream is already behind.
-                await self.lag.check()
-                background.append(asyncio.create_task(self.lag.run()))
+            await background.start(self)
+            self._starting = None
             await self._consume()
+        except asyncio.CancelledError:
+            if self._starting is None or not self._stopping.is_set():
+                raise
+            self._starting.uncancel()
+            log.info("%s stopped while starting", self.stage.name)
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            self._starting = None
+            await self.supervisor.stop()
             await self._shutdown()
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 loop.remove_signal_handler(signum)
         if self._failure is not None:
             raise self._failure
+
+    def _topics(self) -> list[str]:
+        """Every topic the stage reads or writes: it refuses to start while one is missing."""
+        return sorted({self.input_topic, self.kafka_config.topic_dlq, *self._topics_by_kind.values()})
 
     async def _consume(self) -> None:
         while not self._stopping.is_set():
@@ -178,13 +192,6 @@ class StageRunner:
             batch = await self.consumer.getmany(timeout_ms=int(self.config.poll_timeout_seconds * 1000),
                                                 max_records=self.window.free_messages)
             self._admit_batch(batch)
-
-    async def _guard_memory(self) -> None:
-        try:
-            await self.memory.run()
-        except MemoryExhausted as exc:
-            log.error("%s %s", self.stage.name, exc)
-            self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
         """Stop the stage, committing only what is finished, and have ``run`` raise ``exc``."""
@@ -261,8 +268,10 @@ class StageRunner:
         try:
             try:
                 outcome = await self.stage.handle(envelope)
-            except CrawlpipeError as error:
-                await self._dead_letter(envelope, error)
+            except Exception as exc:
+                if not isinstance(exc, CrawlpipeError) and isolation.is_dependency_failure(exc):
+                    raise
+                await self._dead_letter(envelope, isolation.as_message_error(self.stage.name, envelope, exc))
                 self.window.hand_over(size)
                 self._finished((tp, envelope.offset, token))
                 return True
@@ -271,7 +280,7 @@ class StageRunner:
                 outcome.add_done_callback(functools.partial(self._stored, envelope, size, (tp, envelope.offset, token)))
                 self._track(outcome, (tp,))
                 return True
-            records = [Record(self._topics[emit.kind], emit.value, emit.key, emit.headers) for emit in outcome]
+            records = [Record(self._topics_by_kind[emit.kind], emit.value, emit.key, emit.headers) for emit in outcome]
             unacked = sum(len(record.value) for record in records)
             delivered = await self.output.emit(records)
         except asyncio.CancelledError:
@@ -334,11 +343,6 @@ class StageRunner:
         self.tracker.finish(tp, offset, token)
         self.counts.finished += 1
 
-    async def _commit_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.commit_interval_seconds)
-            await self.commit()
-
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
         offsets = self.tracker.to_commit() if offsets is None else offsets
         if not offsets:
@@ -380,11 +384,11 @@ class StageRunner:
             for task in handling:
                 task.cancel()
             await asyncio.gather(*handling, return_exceptions=True)
-        await self.commit()
+        await within(self.commit(), f"{self.stage.name} final commit")
         await self.stage.stop()
-        await self.producer.stop()
+        await within(self.producer.stop(), f"{self.stage.name} producer stop")
         fetch_buffers.release_all(self.consumer)
-        await self.consumer.stop()
+        await within(self.consumer.stop(), f"{self.stage.name} consumer stop")
         await self.admin.close()
         if self.metrics:
             await self.metrics.stop()

@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
+from stages.core.health import Health
 from stages.core.window import Window
 
 Headers = list[tuple[str, bytes]]
@@ -44,9 +45,12 @@ Outcome = Sequence[Emit] | asyncio.Future[None]
 
 @dataclass(frozen=True)
 class StageContext:
-    """What the runner lends a stage at start: its window, for messages that wait on something else."""
+    """What the runner lends a stage at start: its window (for messages that wait on something else) and
+    its health (a stage reports its own dependencies, e.g. storage)."""
 
     window: Window
+    health: Health = field(default_factory=lambda: Health("stage"))
+    health: Health = field(default_factory=lambda: Health("stage"))
 
 
 class Stage(ABC):
@@ -63,8 +67,9 @@ class Stage(ABC):
     #: Whether ``handle`` awaits I/O (each message then runs in its own task) or is CPU work
     #: (a poll's messages are handled one after another in one task).
     concurrent: ClassVar[bool] = False
-    #: Bytes of output held per byte of input while outputs await acknowledgement, for the budget.
-    output_ratio: ClassVar[float] = 1.0
+    #: Memory held per byte of output awaiting acknowledgement, for the budget: the records (kept to
+    #: resend them through a broker outage) and the batch they are packed in.
+    output_ratio: ClassVar[float] = 2.0
 
     @abstractmethod
     def __init__(self, kafka_config: KafkaConfig, *settings: Any) -> None: ...

@@ -172,17 +172,26 @@ async def _serve(catalog: Catalog, host: str, port: int) -> None:
         await stop.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m stages.demoshop --pages N [--port P]``: print the base URL, serve until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m stages.demoshop", description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The shop's options, shared by ``python -m stages.demoshop`` and ``crawlpipe shop``."""
     parser.add_argument("--pages", type=int, default=100, help="listing pages (default: 100)")
     parser.add_argument("--seed", type=int, default=7, help="catalog seed (default: 7)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default: 0)")
-    args = parser.parse_args(argv)
+
+
+def serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Print the base URL and serve until SIGTERM/SIGINT."""
     try:
         catalog = Catalog(args.pages, args.seed)
     except ValueError as exc:
         parser.error(str(exc))
     asyncio.run(_serve(catalog, args.host, args.port))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stages.demoshop --pages N [--port P]``: print the base URL, serve until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(prog="python -m stages.demoshop", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return serve(parser, parser.parse_args(argv))

@@ -15,10 +15,14 @@ import time
 from typing import Any
 
 from stages.core.errors import BadMessage, CrawlpipeError
+from stages.core.health import Health
 from stages.sink import metrics
 from stages.sink.storage import Storage
 
 log = logging.getLogger("crawlpipe.sink")
+
+# Longest wait between two tries of a storage write while storage is down.
+MAX_RETRY_SECONDS = 30.0
 
 
 Pending = list[tuple[dict[str, Any], "asyncio.Future[None]"]]
@@ -26,8 +30,9 @@ Pending = list[tuple[dict[str, Any], "asyncio.Future[None]"]]
 
 class Batcher:
     def __init__(self, storage: Storage, *, batch_size: int, max_delay_seconds: float,
-                 retry_seconds: float) -> None:
+                 retry_seconds: float, health: Health) -> None:
         self._storage = storage
+        self._health = health
         self._batch_size = batch_size
         self._max_delay = max_delay_seconds
         self._retry = retry_seconds
@@ -63,38 +68,47 @@ class Batcher:
         async with self._lock:
             try:
                 await self._write_retrying([record for record, _ in batch])
-            except BadMessage:
-                # Find the bad records: the good ones are stored, the bad go to the DLQ alone.
+            except Exception:  # whatever refused the batch for good, the records are tried one by one
+                # Storage refused the batch (bad data, a constraint): find the records it refuses;
+                # the good ones are stored, each bad one goes to the DLQ alone.
                 for record, stored in batch:
-                    try:
-                        await self._write_retrying([record])
-                    except BadMessage as error:
-                        _settle(stored, error)
-                    else:
-                        _settle(stored)
-                return
-            except Exception as error:  # storage broken for good: every waiting record fails the stage
-                failure = RuntimeError(f"storage write failed: {error}")
-                failure.__cause__ = error
-                for _, stored in batch:
-                    _settle(stored, failure)
+                    _settle(stored, await self._write_one(record))
                 return
             for _, stored in batch:
                 _settle(stored)
 
+    async def _write_one(self, record: dict[str, Any]) -> CrawlpipeError | None:
+        """Write one record; return why storage refuses it for good, or None once it is stored."""
+        try:
+            await self._write_retrying([record])
+        except CrawlpipeError as error:
+            return error
+        except Exception as exc:
+            log.warning("storage write of product %r failed unexpectedly", record.get("id"), exc_info=True)
+            refused = BadMessage(f"storage write failed: {type(exc).__name__}: {exc}", error_class="unexpected")
+            refused.__cause__ = exc
+            return refused
+        return None
+
     async def _write_retrying(self, records: list[dict[str, Any]]) -> None:
+        """Write, waiting out a storage outage of any length (backoff up to ``MAX_RETRY_SECONDS``)."""
         started = time.perf_counter()
+        delay = self._retry
         while True:
             try:
                 await self._storage.write_batch(records)
-                metrics.batch_written(time.perf_counter() - started, len(records))
-                return
             except CrawlpipeError as error:
                 if not error.retriable:
                     raise
+                self._health.dependency_down("storage", str(error))
                 log.warning("storage write of %d records failed, retrying in %.1f s: %s",
-                            len(records), self._retry, error)
-                await asyncio.sleep(self._retry)
+                            len(records), delay, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
+                continue
+            self._health.dependency_up("storage")
+            metrics.batch_written(time.perf_counter() - started, len(records))
+            return
 
 
 def _settle(stored: asyncio.Future[None], error: BaseException | None = None) -> None:

@@ -11,11 +11,13 @@ import asyncio
 
 from stages.core.config import MIB, KafkaConfig
 from stages.core.envelope import Envelope
+from stages.core.errors import TransientError
 from stages.core.messages import decode_json
 from stages.core.stage import Stage, StageContext
 from stages.sink.batcher import Batcher
 from stages.sink.settings import SinkConfig
 from stages.sink.storage import Storage, open_storage
+from stages.sink.storage.reconnecting import Reconnecting
 
 
 class SinkStage(Stage):
@@ -36,12 +38,18 @@ class SinkStage(Stage):
 
     async def start(self, context: StageContext) -> None:
         self._storage = open_storage(self._config.storage)
-        await self._storage.start()
+        try:
+            await self._storage.start()
+        except TransientError as error:
+            # Storage down at start is an outage like any other: the first batch waits it out.
+            context.health.dependency_down("storage", str(error))
+            self._storage = Reconnecting(self._storage)
         self._batcher = Batcher(
             self._storage,
             batch_size=self._config.batch_size,
             max_delay_seconds=self._config.batch_max_delay_seconds,
             retry_seconds=self._config.storage_retry_seconds,
+            health=context.health,
         )
 
     async def stop(self) -> None:

@@ -6,6 +6,11 @@ re-parse whatever the rules (``parsed_at``, ``parser_version``) or that a
 replay cannot change (``fetched_at``) are not compared, or every product would
 show as changed. Prices compare as decimals, so ``12.50`` stored by PostgreSQL
 and ``12.5`` are the same price.
+
+A re-parsed record only changes a row if the sink would write it: the sink's
+upsert rule is that the newest fetch wins (``fetched_at``, then ``parsed_at``),
+so a replayed page older than the stored row's fetch changes nothing, and
+``sink_would_keep`` sets such records aside before the comparison.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -43,6 +49,33 @@ class ProductsDiff:
     def field_counts(self) -> Counter[str]:
         """How many products each field changed in."""
         return Counter(change.field for changes in self.changed.values() for change in changes)
+
+
+def sink_would_keep(old: Mapping[str, Record], new: Mapping[str, Record]) -> tuple[dict[str, Record], list[str]]:
+    """``new`` as the sink would apply it to ``old``: a record not newer than the stored row is replaced by it.
+
+    Returns the effective records and the ids whose re-parsed record the sink would skip as stale.
+    """
+    effective: dict[str, Record] = {}
+    stale: list[str] = []
+    for product_id, record in new.items():
+        stored = old.get(product_id)
+        if stored is not None and _version(record) <= _version(stored):
+            effective[product_id] = stored
+            stale.append(product_id)
+        else:
+            effective[product_id] = record
+    return effective, sorted(stale)
+
+
+def _version(record: Record) -> tuple[datetime, datetime]:
+    """(fetched_at, parsed_at) as aware instants: SQLite gives text, PostgreSQL datetimes."""
+    return (_instant(record["fetched_at"]), _instant(record["parsed_at"]))
+
+
+def _instant(value: str | datetime) -> datetime:
+    instant = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return instant.astimezone(UTC)
 
 
 def diff_products(old: Mapping[str, Record], new: Mapping[str, Record]) -> ProductsDiff:

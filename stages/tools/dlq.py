@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from stages.core import kafka
 from stages.core.config import KafkaConfig
+from stages.tools.printable import printable
 
 Headers = list[tuple[str, bytes]]
 
@@ -46,7 +47,7 @@ class ClassSummary:
             source.get("key"), f"at {source.get('topic')}[{source.get('partition')}]@{source.get('offset')}"
             if source.get("offset") is not None else None))) or "?"
         where = where if len(where) <= width else where[: width - 1] + "…"
-        return f"{where} → {self.example.get('error', '')}"
+        return printable(f"{where} → {self.example.get('error', '')}")
 
 
 @dataclass
@@ -124,9 +125,9 @@ async def redrive(config: KafkaConfig, error_class: str, since: datetime | None 
     targets = {"fetcher": config.topic_urls, "parser": config.topic_pages, "sink": config.topic_products}
     result = RedriveResult()
     producer = kafka.producer(config, client_id="crawlpipe-redrive")
-    reader = kafka.consumer(config, group=None, client_id="crawlpipe-redrive")
     await kafka.start(producer, config)
     try:
+        reader = kafka.consumer(config, group=None, client_id="crawlpipe-redrive")
         await kafka.start(reader, config)
         try:
             async for document in _dlq_records(config):
@@ -156,7 +157,7 @@ async def redrive(config: KafkaConfig, error_class: str, since: datetime | None 
 async def _original(reader: AIOKafkaConsumer, document: dict) -> tuple[bytes | None, bytes, Headers] | None:
     source = document.get("input", {})
     key = source["key"].encode() if source.get("key") is not None else None
-    if document["stage"] != "parser" and source.get("value") is not None:
+    if document["stage"] != "parser" and source.get("value") is not None and not source.get("value_truncated"):
         value = source["value"].encode()
         if document["stage"] == "fetcher":
             value = _fresh_url_message(value)

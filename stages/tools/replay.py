@@ -40,7 +40,7 @@ from stages.core.stage import StageContext
 from stages.core.window import Window
 from stages.parser.settings import ParserConfig
 from stages.parser.stage import ParserStage
-from stages.tools.diff import ProductsDiff, diff_products
+from stages.tools.diff import ProductsDiff, diff_products, sink_would_keep
 from stages.tools.stored import stored_products
 
 POLL_TIMEOUT_MS = 500
@@ -77,6 +77,8 @@ class DryRunResult:
     old: dict[str, dict[str, Any]]
     new: dict[str, dict[str, Any]]
     diff: ProductsDiff
+    #: Products whose re-parsed record the sink would skip: the stored row comes from a newer fetch.
+    stale: list[str]
 
 
 def replay_group(kafka_config: KafkaConfig, group: str | None) -> str:
@@ -209,4 +211,6 @@ async def dry_run(kafka_config: KafkaConfig, parser_config: ParserConfig, *, sin
     finally:
         await stage.stop()
     old = await stored_products(storage, ids=new.keys(), page_urls=page_urls)
-    return DryRunResult(pages=len(envelopes), failed=failed, old=old, new=new, diff=diff_products(old, new))
+    effective, stale = sink_would_keep(old, new)
+    return DryRunResult(pages=len(envelopes), failed=failed, old=old, new=new, diff=diff_products(old, effective),
+                        stale=stale)

@@ -6,20 +6,28 @@ topic (end offset minus committed offset; "no offsets" when the group has
 committed nothing, which is not the same as zero); and, from the stages'
 ``/metrics`` endpoints, each process's throughput, window use, RSS and why
 it is paused. Throughput is the difference between two scrapes.
+
+``--watch`` in a terminal narrower than ``WIDE_COLUMNS`` (80x24, say) shows a
+compact layout, stages first; piped, it prints one line per stage, group and
+topic at every refresh (``lines``), so ``grep`` and ``tee`` see it as it comes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -28,6 +36,9 @@ from stages.core import kafka
 from stages.core.config import MIB, KafkaConfig
 
 SCRAPE_TIMEOUT_SECONDS = 2.0
+# Narrower terminals get the compact layout.
+WIDE_COLUMNS = 120
+TEXT_COLUMNS = frozenset({"stage", "port", "paused", "group", "topic"})
 
 
 @dataclass(frozen=True)
@@ -222,14 +233,90 @@ def render(snap: Snapshot, previous: Snapshot | None = None) -> Group:
     return Group(*parts)
 
 
+def render_compact(snap: Snapshot, previous: Snapshot | None, prefix: str) -> Group:
+    """For 80x24: stages first, short columns, no end offsets, group names without the common prefix."""
+
+    def table(title: str, columns: Sequence[str]) -> Table:
+        compact = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                        padding=(0, 1))
+        for column in columns:
+            compact.add_column(column, justify="left" if column in TEXT_COLUMNS else "right", no_wrap=True)
+        return compact
+
+    parts: list[Table] = []
+    if snap.stages:
+        before = {s.url: s for s in previous.stages} if previous else {}
+        stages = table("stages", ("stage", "port", "in/s", "out/s", "window", "MB", "DLQ", "paused"))
+        for s in snap.stages:
+            port = s.url.rsplit(":", 1)[-1].removesuffix("/metrics")
+            if s.error:
+                stages.add_row(s.stage, port, "", "", "", "", "", f"down ({s.error})")
+                continue
+            v = s.values
+            stages.add_row(s.stage, port, _short_rate(s, before.get(s.url), "crawlpipe_consumed_messages_total"),
+                           _short_rate(s, before.get(s.url), "crawlpipe_produced_messages_total"),
+                           f"{int(v.get('crawlpipe_in_flight_messages', 0))}/"
+                           f"{int(v.get('crawlpipe_window_capacity_messages', 0))}",
+                           f"{v.get('crawlpipe_rss_bytes', 0) / MIB:,.0f}",
+                           _count(v.get("crawlpipe_dlq_messages_total", 0)), ", ".join(s.paused) or "no")
+        parts.append(stages)
+    groups = table(f"groups (named {prefix}-GROUP)", ("group", "topic", "lag", "committed"))
+    for g in snap.groups:
+        groups.add_row(g.group.removeprefix(prefix + "-"), g.topic,
+                       _count(g.lag) if g.lag is not None else "no offsets", _count(g.committed))
+    topics = table("topics", ("topic", "partitions", "messages"))
+    for t in snap.topics:
+        topics.add_row(t.name, str(len(t.end_offsets)) if t.exists else "missing", _count(t.messages))
+    return Group(*parts, groups, topics)
+
+
+def _short_rate(now: StageSample, before: StageSample | None, name: str) -> str:
+    """A rate in at most 6 characters (``812.5``, ``80.0k``): the column header says per second."""
+    rate = _rate(now, before, name)
+    if rate == "—":
+        return rate
+    per_second = float(rate.removesuffix("/s").replace(",", ""))
+    return f"{per_second:.1f}" if per_second < 1000 else f"{per_second / 1000:.1f}k"
+
+
+def _plain_rate(now: StageSample, before: StageSample | None, name: str) -> str:
+    rate = _rate(now, before, name)
+    return "none" if rate == "—" else rate.removesuffix("/s").replace(",", "")
+
+
+def lines(snap: Snapshot, previous: Snapshot | None, stamp: str) -> list[str]:
+    """One ``key=value`` line per stage, group and topic: the piped form of ``--watch``."""
+    before = {s.url: s for s in previous.stages} if previous else {}
+    out = []
+    for s in snap.stages:
+        if s.error:
+            out.append(f"{stamp} stage={s.stage} endpoint={s.url} down={s.error}")
+            continue
+        v = s.values
+        out.append(f"{stamp} stage={s.stage} endpoint={s.url} "
+                   f"consumed={int(v.get('crawlpipe_consumed_messages_total', 0))} "
+                   f"consumed_per_s={_plain_rate(s, before.get(s.url), 'crawlpipe_consumed_messages_total')} "
+                   f"produced_per_s={_plain_rate(s, before.get(s.url), 'crawlpipe_produced_messages_total')} "
+                   f"in_flight={int(v.get('crawlpipe_in_flight_messages', 0))} "
+                   f"rss_mb={v.get('crawlpipe_rss_bytes', 0) / MIB:.0f} "
+                   f"dlq={int(v.get('crawlpipe_dlq_messages_total', 0))} paused={','.join(s.paused) or 'no'}")
+    out += [f"{stamp} group={g.group} topic={g.topic} lag={'none' if g.lag is None else g.lag} "
+            f"committed={'none' if g.committed is None else g.committed}" for g in snap.groups]
+    out += [f"{stamp} topic={t.name} partitions={len(t.end_offsets) if t.exists else 'missing'} "
+            f"messages={t.messages}" for t in snap.topics]
+    return out
+
+
 async def status(config: KafkaConfig, *, metrics: Sequence[str] = (), metrics_ports: str | None = None,
-                 watch: bool = False, interval_seconds: float = 2.0, console: Console | None = None) -> None:
+                 watch: bool = False, interval_seconds: float = 2.0, console: Console | None = None,
+                 out: IO[str] = sys.stdout) -> None:
     """Print the tables once (two scrapes ``interval_seconds`` apart give throughput), or live until Ctrl-C."""
     if console is None:
         console = Console()
-        if not console.is_terminal:
-            # Off a terminal rich assumes 80 columns, which folds the stage table.
-            console = Console(width=160)
+    piped = not console.is_terminal
+    if piped and not watch:
+        # Off a terminal rich assumes 80 columns, which folds the stage table.
+        console = Console(width=160)
     given, tried = metrics_urls(metrics, metrics_ports)
     first = await snapshot(config, given, tried)
     if not watch:
@@ -239,10 +326,29 @@ async def status(config: KafkaConfig, *, metrics: Sequence[str] = (), metrics_po
             second = await snapshot(config, given, tried)
         console.print(render(second, first))
         return
+    if piped:
+        await _watch_lines(config, given, tried, first, interval_seconds, out)
+        return
+
+    def view(current: Snapshot, previous: Snapshot | None) -> Group:
+        if console.width < WIDE_COLUMNS:
+            return render_compact(current, previous, config.group_prefix)
+        return render(current, previous)
+
     previous = first
-    with Live(render(first), console=console, auto_refresh=False) as live:
+    with Live(view(first, None), console=console, auto_refresh=False) as live:
         while True:
             await asyncio.sleep(interval_seconds)
             current = await snapshot(config, given, tried)
-            live.update(render(current, previous), refresh=True)
+            live.update(view(current, previous), refresh=True)
             previous = current
+
+
+async def _watch_lines(config: KafkaConfig, given: list[str], tried: list[str], first: Snapshot,
+                       interval_seconds: float, out: IO[str]) -> None:
+    previous, current = None, first
+    while True:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        print("\n".join(lines(current, previous, stamp)), file=out, flush=True)
+        await asyncio.sleep(interval_seconds)
+        previous, current = current, await snapshot(config, given, tried)

@@ -33,6 +33,12 @@ def render(topic: str, partition: int, offset: int, key: bytes | None, value: by
 async def tail(kafka_config: KafkaConfig, topic: str, *, from_beginning: bool, max_messages: int | None,
                idle_seconds: float | None, out: IO[str] = sys.stdout) -> int:
     """Print messages until ``max_messages`` or ``idle_seconds`` without one; returns how many."""
+    admin = kafka.admin(kafka_config, client_id="crawlpipe-tail")
+    await kafka.start(admin, kafka_config)
+    try:
+        await kafka.require_topics(admin, [topic])
+    finally:
+        await admin.close()
     consumer = kafka.consumer(kafka_config, topic, group=None, client_id="crawlpipe-tail",
                               from_beginning=from_beginning)
     await kafka.start(consumer, kafka_config)

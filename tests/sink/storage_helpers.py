@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from stages.sink.storage import Storage, open_storage
 from stages.sink.storage.postgres import PostgresStorage
 from stages.sink.storage.sqlite import SQLiteStorage
 
-EPOCH = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+EPOCH = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> str:
@@ -100,8 +100,12 @@ class Database:
     async def history(self) -> list[dict[str, Any]]:
         """All ``price_history`` rows in insertion order."""
         return await self._fetch(
-            "SELECT product_id, price, currency, availability, observed_at FROM price_history ORDER BY id"
+            "SELECT product_id, price, currency, availability, observed_at, kind FROM price_history ORDER BY id"
         )
+
+    async def rows(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of any query, in backend-neutral Python types."""
+        return await self._fetch(sql)
 
     async def schema_versions(self) -> list[int]:
         return [

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from stages.core.errors import BadMessage, TransientError
+from stages.core.health import Health
 from stages.sink.batcher import Batcher
 from stages.sink.storage import StorageError
 
@@ -22,6 +23,8 @@ class FakeStorage:
     async def write_batch(self, records):
         if self.broken:
             raise StorageError("disk I/O error")
+        if any(r.get("overflow") for r in records):
+            raise OverflowError("date value out of range")
         if self.flaky:
             self.flaky -= 1
             raise TransientError("database restarting")
@@ -30,8 +33,9 @@ class FakeStorage:
         self.batches.append([r["id"] for r in records])
 
 
-def batcher(storage, size=3, delay=60.0) -> Batcher:
-    return Batcher(storage, batch_size=size, max_delay_seconds=delay, retry_seconds=0.01)
+def batcher(storage, size=3, delay=60.0, health: Health | None = None) -> Batcher:
+    return Batcher(storage, batch_size=size, max_delay_seconds=delay, retry_seconds=0.01,
+                   health=health or Health("sink"))
 
 
 async def test_a_full_batch_is_written_in_one_transaction():
@@ -65,14 +69,31 @@ async def test_a_bad_record_fails_alone_and_the_others_are_stored():
     assert storage.batches == [["a"], ["c"]]
 
 
-async def test_transient_failures_are_retried_until_the_write_succeeds():
+async def test_transient_failures_are_retried_until_the_write_succeeds_and_show_storage_down_meanwhile():
     storage = FakeStorage(flaky=2)
-    b = batcher(storage, size=1)
-    await asyncio.wait_for(b.add({"id": "x"}), 5)
+    health = Health("sink")
+    b = batcher(storage, size=1, health=health)
+    write = b.add({"id": "x"})
+    while "storage" not in health.dependencies:
+        await asyncio.sleep(0)
+    assert health.dependencies["storage"].up is False
+    assert "storage down" in health.problems()[0]
+    await asyncio.wait_for(write, 5)
     assert storage.batches == [["x"]]
+    assert health.dependencies["storage"].up and health.problems() == []
 
 
-async def test_a_storage_that_fails_for_good_fails_the_stage_not_the_dlq():
+async def test_a_record_storage_refuses_for_good_goes_to_the_dlq_and_the_stage_goes_on():
     b = batcher(FakeStorage(broken=True), size=1)
-    with pytest.raises(RuntimeError, match="storage write failed"):
+    with pytest.raises(StorageError):
         await b.add({"id": "x"})
+
+
+async def test_an_unexpected_exception_on_one_record_is_that_records_failure():
+    storage = FakeStorage()
+    b = batcher(storage, size=3)
+    outcomes = await asyncio.gather(b.add({"id": "a"}), b.add({"id": "year-9999", "overflow": True}),
+                                    b.add({"id": "c"}), return_exceptions=True)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert outcomes[1].error_class == "unexpected" and "OverflowError" in str(outcomes[1])
+    assert storage.batches == [["a"], ["c"]]

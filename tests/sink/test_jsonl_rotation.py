@@ -11,6 +11,7 @@ import orjson
 
 from stages.sink.storage import BatchResult
 from stages.sink.storage.jsonl import JsonlStorage
+from tests.conftest import eventually
 from tests.sink.storage_helpers import product_record, started
 
 
@@ -111,3 +112,12 @@ async def test_start_leaves_a_file_another_live_writer_holds_alone(tmp_path: Pat
         assert live.read_bytes() == b'{"id": "a"'
     finally:
         os.close(fd)
+
+
+async def test_an_idle_file_is_finished_on_time_without_another_batch(tmp_path: Path) -> None:
+    async with started(JsonlStorage(tmp_path, max_seconds=0.5)) as storage:
+        await storage.write_batch([product_record("last-of-the-crawl")])
+        assert list(tmp_path.glob("*.jsonl")) == []
+        await eventually(lambda: list(tmp_path.glob("*.jsonl")), timeout=5, what="the idle file finished")
+        assert [record["id"] for record in _lines(tmp_path)] == ["last-of-the-crawl"]
+        assert list(tmp_path.glob(".*.part")) == []

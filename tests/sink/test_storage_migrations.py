@@ -10,7 +10,7 @@ import pytest
 
 from stages.core.errors import ConfigError
 from stages.sink.storage.base import StorageError
-from stages.sink.storage.migrations import MIGRATIONS_ROOT
+from stages.sink.storage.migrations import MIGRATIONS_ROOT, load_migrations
 from tests.sink.storage_helpers import Database, product_record, started
 
 
@@ -23,26 +23,31 @@ def _migrations(tmp_path: Path, db: Database, **extra: str) -> Path:
     return directory
 
 
+def shipped(db: Database) -> list[int]:
+    """The versions of the project's own migrations for ``db``'s dialect."""
+    return [migration.version for migration in load_migrations(MIGRATIONS_ROOT / db.kind)]
+
+
 async def test_start_applies_the_schema_once(db: Database) -> None:
     async with started(db.url):
         pass
     async with started(db.url) as storage:
         await storage.write_batch([product_record("a")])
-    assert await db.schema_versions() == [1, 2]
+    assert await db.schema_versions() == shipped(db)
     assert {"products", "price_history", "schema_version"} <= await db.table_names()
 
 
 async def test_a_database_newer_than_this_code_is_refused(db: Database) -> None:
     async with started(db.url) as storage:
         await storage.write_batch([product_record("a")])
-    await db.execute("INSERT INTO schema_version (version, applied_at) VALUES (7, '2030-01-01T00:00:00Z')")
+    await db.execute("INSERT INTO schema_version (version, applied_at) VALUES (700, '2030-01-01T00:00:00Z')")
     with pytest.raises(
         ConfigError,
-        match=r"database schema version 7 is newer than this crawlpipe knows \(2\); upgrade crawlpipe",
+        match=rf"database schema version 700 is newer than this crawlpipe knows \({shipped(db)[-1]}\); upgrade",
     ):
         async with started(db.url):
             pass
-    assert await db.schema_versions() == [1, 2, 7]
+    assert await db.schema_versions() == [*shipped(db), 700]
     assert list(await db.products()) == ["a"]
 
 
@@ -50,23 +55,35 @@ async def test_a_new_migration_is_applied_on_the_next_start(db: Database, tmp_pa
     async with started(db.url):
         pass
     directory = _migrations(
-        tmp_path, db, **{"0003_add_notes.sql": "CREATE TABLE notes (id integer PRIMARY KEY);\n"}
+        tmp_path, db, **{"0500_add_notes.sql": "CREATE TABLE notes (id integer PRIMARY KEY);\n"}
     )
     async with started(db.storage(migrations_dir=directory)):
         pass
-    assert await db.schema_versions() == [1, 2, 3]
+    assert await db.schema_versions() == [*shipped(db), 500]
     assert "notes" in await db.table_names()
+
+
+async def test_a_migration_numbered_below_the_applied_ones_is_still_applied(db: Database, tmp_path: Path) -> None:
+    """Two branches' migrations merged: a database already at the higher number still gets the lower one."""
+    directory = _migrations(tmp_path, db, **{"0510_first.sql": "CREATE TABLE first (id integer PRIMARY KEY);\n"})
+    async with started(db.storage(migrations_dir=directory)):
+        pass
+    (directory / "0505_merged_later.sql").write_text("CREATE TABLE later (id integer PRIMARY KEY);\n")
+    async with started(db.storage(migrations_dir=directory)):
+        pass
+    assert await db.schema_versions() == [*shipped(db), 505, 510]
+    assert {"first", "later"} <= await db.table_names()
 
 
 async def test_a_failing_migration_leaves_the_database_as_it_was(db: Database, tmp_path: Path) -> None:
     async with started(db.url):
         pass
     broken = "CREATE TABLE notes (id integer PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n"
-    directory = _migrations(tmp_path, db, **{"0003_broken.sql": broken})
+    directory = _migrations(tmp_path, db, **{"0500_broken.sql": broken})
     with pytest.raises(StorageError, match="no_such_table"):
         async with started(db.storage(migrations_dir=directory)):
             pass
-    assert await db.schema_versions() == [1, 2]
+    assert await db.schema_versions() == shipped(db)
     assert "notes" not in await db.table_names()
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from stages.tools.diff import FieldChange, diff_products, render
+from datetime import UTC, datetime
+
+from stages.tools.diff import FieldChange, diff_products, render, sink_would_keep
 
 
 def record(pid: str, **fields: object) -> dict[str, object]:
@@ -57,3 +59,20 @@ def test_render_tallies_fields_and_names_every_product():
         "  - x https://shop.example/p/x 'Item x'",
         "unchanged: 0 products",
     ]
+
+
+def test_a_replayed_page_older_than_the_stored_fetch_changes_nothing_as_in_the_sink():
+    stored = {
+        # Stored from a fetch newer than the replayed page: the sink skips the replay's record.
+        "newer": record("newer", fetched_at="2026-11-28T08:00:00.000000Z"),
+        # Stored from the very fetch being replayed: the later parse wins in the sink.
+        "same": record("same"),
+        # PostgreSQL gives instants back as datetimes.
+        "pg": record("pg", fetched_at=datetime(2026, 11, 28, 8, tzinfo=UTC), parsed_at=datetime(2026, 11, 28, 8, 1, tzinfo=UTC)),
+    }
+    replayed = {pid: record(pid, title="Renamed", parsed_at="2026-12-01T00:00:00.000000Z")
+                for pid in ("newer", "same", "pg", "new")}
+    effective, stale = sink_would_keep(stored, replayed)
+    assert stale == ["newer", "pg"]
+    diff = diff_products(stored, effective)
+    assert list(diff.changed) == ["same"] and diff.gained == ["new"] and diff.unchanged == 2

@@ -9,7 +9,8 @@
 3. A ``price_history`` row is planned for every insert and for every update
    whose price, currency or availability differs from the stored row, never for
    a stale record. Prices compare as decimals, so ``10.0`` and ``10.00`` are
-   the same price.
+   the same price. The row's kind is ``replay`` when the record re-parses the
+   fetch already stored (same ``fetched_at``, later ``parsed_at``), else ``fetch``.
 
 The backends still put the staleness rule in the upsert's ``WHERE`` clause, so
 the database itself never lets an older record overwrite a newer one.
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from stages.sink.storage.base import BatchResult
 from stages.core.product import Observation, Product, Version
@@ -45,12 +47,19 @@ class StoredState:
         return (self.price, self.currency, self.availability)
 
 
+class Observed(NamedTuple):
+    """A ``price_history`` row to write: the product as observed, and how (``fetch`` or ``replay``)."""
+
+    product: Product
+    kind: str
+
+
 @dataclass(frozen=True, slots=True)
 class BatchPlan:
     """What to write in one transaction, and what ``write_batch`` reports once it is committed."""
 
     upserts: list[Product]
-    history: list[Product]
+    history: list[Observed]
     result: BatchResult
 
 
@@ -69,19 +78,19 @@ def plan_batch(
 ) -> BatchPlan:
     """Sort collapsed ``products`` against the ``stored`` rows read inside the same transaction."""
     upserts: list[Product] = []
-    history: list[Product] = []
+    history: list[Observed] = []
     inserted = updated = stale = 0
     for product in products:
         current = stored.get(product.id)
         if current is None:
             inserted += 1
             upserts.append(product)
-            history.append(product)
+            history.append(Observed(product, "fetch"))
         elif product.version > current.version:
             updated += 1
             upserts.append(product)
             if product.observation != current.observation:
-                history.append(product)
+                history.append(Observed(product, "replay" if product.fetched_at == current.fetched_at else "fetch"))
         else:
             stale += 1
     result = BatchResult(

@@ -20,20 +20,23 @@ acknowledged batches. ``start`` cuts off its torn last line, if any, and renames
 it like a rotation. A writer holds an exclusive ``flock`` on its open file, so
 ``start`` never touches a file that another live sink is still writing.
 
-Rotation is checked when a batch arrives: an idle sink keeps its current file
-open until the next batch, or ``close``.
+Rotation is checked when a batch arrives and, so that the end of a crawl does
+not wait in a hidden ``.part`` file until the sink stops, by a timer at least
+once a second (``ROTATION_CHECK_SECONDS``): an idle file is finished within about
+a second of ``max_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote
@@ -48,6 +51,10 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_SECONDS = 300.0
 PART_GLOB = ".products-*.jsonl.part"
 _TAIL_BLOCK_BYTES = 64 * 1024
+# Longest an idle file outlives its max_seconds.
+ROTATION_CHECK_SECONDS = 1.0
+
+log = logging.getLogger("crawlpipe.sink.jsonl")
 
 T = TypeVar("T")
 Number = TypeVar("Number", int, float)
@@ -80,6 +87,7 @@ class JsonlStorage:
         self._executor: ThreadPoolExecutor | None = None
         self._current: _OpenFile | None = None
         self._sequence = 0
+        self._rotation: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> JsonlStorage:
@@ -110,6 +118,17 @@ class JsonlStorage:
         except OSError as exc:
             await self.close()
             raise ConfigError(f"JSONL storage directory {self._directory}: {exc}") from exc
+        self._rotation = asyncio.create_task(self._rotate_idle_files())
+
+    async def _rotate_idle_files(self) -> None:
+        interval = min(self._max_seconds, ROTATION_CHECK_SECONDS)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._call(self._rotate_if_due)
+            except OSError as exc:
+                # The file stays open and is tried again on the next tick, batch or close.
+                log.warning("JSONL storage %s: cannot finish the idle file yet: %s", self._directory, exc)
 
     async def write_batch(self, records: Sequence[dict[str, Any]]) -> BatchResult:
         if self._executor is None:
@@ -126,6 +145,10 @@ class JsonlStorage:
         return BatchResult(inserted=len(records))
 
     async def close(self) -> None:
+        if self._rotation is not None:
+            self._rotation.cancel()
+            await asyncio.gather(self._rotation, return_exceptions=True)
+            self._rotation = None
         if self._executor is None:
             return
         try:
@@ -164,7 +187,7 @@ class JsonlStorage:
             self._finish_current()
 
     def _open_new(self) -> _OpenFile:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         while True:
             name = f"products-{stamp}-{self._sequence:04d}.jsonl"
             self._sequence += 1

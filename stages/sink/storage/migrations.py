@@ -11,6 +11,7 @@ written with assumptions about a schema this code has never seen.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,11 @@ class Migration:
 
 
 def load_migrations(directory: Path) -> list[Migration]:
-    """Read a dialect's migration files in version order; refuse gaps and stray names."""
+    """Read a dialect's migration files in version order; refuse duplicate versions and stray names.
+
+    Versions may have gaps: two branches each adding a migration number theirs apart
+    (0002 on one, 0003 on the other) so that merging them needs no renumbering.
+    """
     migrations = []
     for path in sorted(directory.glob("*.sql")):
         match = _FILE_NAME.match(path.name)
@@ -38,19 +43,23 @@ def load_migrations(directory: Path) -> list[Migration]:
             raise ConfigError(f"migration file {path} is not named NNNN_lowercase_name.sql")
         migrations.append(Migration(int(match.group(1)), path.name, path.read_text(encoding="utf-8")))
     versions = [migration.version for migration in migrations]
-    if versions != list(range(1, len(versions) + 1)):
+    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
         raise ConfigError(
-            f"migrations in {directory} must be numbered 1, 2, 3… without gaps; found {versions}"
+            f"migrations in {directory} must be numbered from 1, each number once; found {versions}"
         )
     return migrations
 
 
-def pending_migrations(current_version: int, migrations: list[Migration]) -> list[Migration]:
-    """The migrations a database at ``current_version`` still needs, or ``ConfigError`` if it is newer."""
+def pending_migrations(applied: Collection[int], migrations: list[Migration]) -> list[Migration]:
+    """The migrations not yet ``applied`` to a database, in order, or ``ConfigError`` if it is newer.
+
+    By set, not by the highest version: a database migrated to 3 before a 2 was merged in still gets 2.
+    """
     known = migrations[-1].version if migrations else 0
+    current_version = max(applied, default=0)
     if current_version > known:
         raise ConfigError(
             f"database schema version {current_version} is newer than this crawlpipe knows ({known}); "
             "upgrade crawlpipe"
         )
-    return [migration for migration in migrations if migration.version > current_version]
+    return [migration for migration in migrations if migration.version not in applied]

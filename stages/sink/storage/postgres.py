@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from stages.core.errors import ConfigError, TransientError
+from stages.core.errors import BadMessage, ConfigError, TransientError
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
@@ -42,6 +42,9 @@ COMMAND_TIMEOUT_SECONDS = 120.0
 _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 # Invalid authorization specification, invalid catalog name (no such database).
 _CONFIG_SQLSTATE_CLASSES = frozenset({"28", "3D"})
+# Data exception (a NUL in text, a number out of range), integrity constraint violation: about
+# the records, not the server; the batcher finds the record and sends it to the DLQ.
+_DATA_SQLSTATE_CLASSES = frozenset({"22", "23"})
 
 _COLUMN_TYPES = {
     "price": "numeric",
@@ -59,8 +62,8 @@ _UPSERT = (
     " OR (excluded.fetched_at = products.fetched_at AND excluded.parsed_at > products.parsed_at)"
 )
 _INSERT_HISTORY = (
-    "INSERT INTO price_history (product_id, price, currency, availability, observed_at) "
-    "SELECT * FROM unnest($1::text[], $2::numeric[], $3::text[], $4::text[], $5::timestamptz[])"
+    "INSERT INTO price_history (product_id, price, currency, availability, observed_at, kind) "
+    "SELECT * FROM unnest($1::text[], $2::numeric[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])"
 )
 _LOCK_IDS = (
     "SELECT pg_advisory_xact_lock(hashtext('crawlpipe.sink.products'), key) "
@@ -128,6 +131,8 @@ class PostgresStorage:
                 raise TransientError(f"{where}: {exc}", error_class="storage_unavailable") from exc
             if sqlstate_class in _CONFIG_SQLSTATE_CLASSES:
                 raise ConfigError(f"{where}: {exc}; check the storage URL") from exc
+            if sqlstate_class in _DATA_SQLSTATE_CLASSES:
+                raise BadMessage(f"{where}: {exc}", error_class="storage_refused") from exc
             raise StorageError(f"{where}: {exc}") from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise TransientError(
@@ -135,7 +140,16 @@ class PostgresStorage:
                 error_class="storage_unavailable",
             ) from exc
         except asyncpg.InterfaceError as exc:
+            if _connection_lost(exc):
+                # A rollback on a connection the server has just closed (a restart) lands here.
+                raise TransientError(f"{where}: {exc}", error_class="storage_unavailable") from exc
             raise StorageError(f"{where}: {exc}") from exc
+
+
+def _connection_lost(error: asyncpg.InterfaceError) -> bool:
+    """asyncpg says "connection is closed" / "pool is closing" with an InterfaceError and no code."""
+    text = str(error).lower()
+    return "closed" in text or "closing" in text or "connection" in text
 
 
 async def _check_durability(conn: asyncpg.Connection, server: str) -> None:
@@ -156,8 +170,8 @@ async def _migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> Non
         # Two sinks starting at once must not both apply the same migration.
         await conn.execute(_LOCK_MIGRATIONS)
         await conn.execute(_CREATE_SCHEMA_VERSION)
-        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-        for migration in pending_migrations(current, migrations):
+        applied = {row["version"] for row in await conn.fetch("SELECT version FROM schema_version")}
+        for migration in pending_migrations(applied, migrations):
             await conn.execute(migration.sql)
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", migration.version)
 
@@ -181,7 +195,9 @@ async def _write(conn: asyncpg.Connection, products: list[Product], *, duplicate
             await conn.execute(_UPSERT, *_columns(plan.upserts, COLUMNS))
         if plan.history:
             history_columns = ("id", "price", "currency", "availability", "fetched_at")
-            await conn.execute(_INSERT_HISTORY, *_columns(plan.history, history_columns))
+            products = [observed.product for observed in plan.history]
+            await conn.execute(_INSERT_HISTORY, *_columns(products, history_columns),
+                               [observed.kind for observed in plan.history])
     # Reached only once COMMIT has returned.
     return plan.result
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from stages.core.errors import ConfigError, TransientError
+from stages.core.errors import BadMessage, ConfigError, TransientError
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
@@ -43,19 +43,26 @@ URL_PREFIX = "sqlite:///"
 BUSY_TIMEOUT_SECONDS = 10.0
 # SQLite's default limit on bound parameters was 999 before 3.32; stay below it.
 _IDS_PER_QUERY = 500
-# Primary result codes for conditions that can clear up on their own.
+# Primary result codes for conditions that can clear up on their own (a full disk is freed, a
+# filesystem remounted read-write).
 _TRANSIENT_CODES = frozenset(
-    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL}
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY}
 )
 
+# price_micros (migration 0003): the price in millionths, an exact integer SQLite compares numerically.
+_SQLITE_COLUMNS = (*COLUMNS, "price_micros")
+PRICE_MICROS_PER_UNIT = 1_000_000
 _UPSERT = (
-    f"INSERT INTO products ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    f"INSERT INTO products ({', '.join(_SQLITE_COLUMNS)}) VALUES ({', '.join('?' for _ in _SQLITE_COLUMNS)}) "
     "ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in COLUMNS if name != "id")
+    + ", ".join(f"{name} = excluded.{name}" for name in _SQLITE_COLUMNS if name != "id")
     + " WHERE excluded.fetched_at > products.fetched_at"
     " OR (excluded.fetched_at = products.fetched_at AND excluded.parsed_at > products.parsed_at)"
 )
-_INSERT_HISTORY = "INSERT INTO price_history (product_id, price, currency, availability, observed_at) VALUES (?, ?, ?, ?, ?)"
+_INSERT_HISTORY = (
+    "INSERT INTO price_history (product_id, price, currency, availability, observed_at, price_micros, kind) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _CREATE_SCHEMA_VERSION = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
 )
@@ -141,7 +148,7 @@ def _write(conn: sqlite3.Connection, products: list[Product], duplicates: int) -
         stored = _read_stored(conn, [product.id for product in products])
         plan = plan_batch(products, stored, duplicates=duplicates)
         conn.executemany(_UPSERT, [_product_row(product) for product in plan.upserts])
-        conn.executemany(_INSERT_HISTORY, [_history_row(product) for product in plan.history])
+        conn.executemany(_INSERT_HISTORY, [_history_row(product, kind) for product, kind in plan.history])
     # Reached only once COMMIT has returned.
     return plan.result
 
@@ -162,8 +169,8 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
 def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
     with _transaction(conn):
         conn.execute(_CREATE_SCHEMA_VERSION)
-        (current,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-        for migration in pending_migrations(current, migrations):
+        applied = {version for (version,) in conn.execute("SELECT version FROM schema_version")}
+        for migration in pending_migrations(applied, migrations):
             for statement in _statements(migration):
                 conn.execute(statement)
             conn.execute(
@@ -219,14 +226,28 @@ def _product_row(product: Product) -> tuple[Any, ...]:
         elif isinstance(value, Decimal):
             value = str(value)
         row.append(value)
+    row.append(_micros(product.price))
     return tuple(row)
 
 
-def _history_row(product: Product) -> tuple[Any, ...]:
+def _history_row(product: Product, kind: str) -> tuple[Any, ...]:
     return (
         product.id,
         None if product.price is None else str(product.price),
         product.currency,
         product.availability,
         _text_instant(product.fetched_at),
+        _micros(product.price),
+        kind,
     )
+
+
+def _micros(price: Decimal | None) -> int | None:
+    """Exact: the sanity limits (--max-price-scale 6, --max-price-digits 12) keep prices within it."""
+    if price is None:
+        return None
+    micros = price * PRICE_MICROS_PER_UNIT
+    if micros != micros.to_integral_value() or not -(2**63) <= micros < 2**63:
+        raise BadMessage(f"price {price} does not fit price_micros exactly (at most 6 decimals, 12 digits)",
+                         error_class="bad_product")
+    return int(micros)
