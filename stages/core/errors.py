@@ -56,3 +56,10 @@ class KafkaUnavailable(CrawlpipeError):
 
     error_class = "kafka_unavailable"
     retriable = True
+
+
+class KafkaAuthenticationFailed(KafkaUnavailable):
+    """The broker refused the SASL credentials; trying again with the same ones cannot help."""
+
+    error_class = "kafka_authentication"
+    retriable = False

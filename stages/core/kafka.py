@@ -16,11 +16,14 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import (
+    StickyPartitionAssignor,
+)
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from stages.core.config import KafkaConfig
-from stages.core.errors import KafkaUnavailable
+from stages.core.diagnosis import diagnose
+from stages.core.security import client_options
+from stages.core.settings import KafkaConfig
 
 log = logging.getLogger("crawlpipe.kafka")
 
@@ -42,6 +45,7 @@ def consumer(config: KafkaConfig, *topics: str, group: str | None, client_id: st
         heartbeat_interval_ms=max(1000, int(config.session_timeout_seconds * 1000) // 3),
         isolation_level="read_committed",
         partition_assignment_strategy=(StickyPartitionAssignor,),
+        **client_options(config),
     )
 
 
@@ -56,6 +60,7 @@ def producer(config: KafkaConfig, *, client_id: str) -> AIOKafkaProducer:
         max_batch_size=config.producer_max_batch_bytes,
         max_request_size=config.max_request_bytes,
         request_timeout_ms=int(config.request_timeout_seconds * 1000),
+        **client_options(config),
     )
 
 
@@ -64,19 +69,18 @@ def admin(config: KafkaConfig, *, client_id: str) -> AIOKafkaAdminClient:
         bootstrap_servers=config.bootstrap,
         client_id=client_id,
         request_timeout_ms=int(config.request_timeout_seconds * 1000),
+        **client_options(config),
     )
 
 
 async def start(client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient,
                 config: KafkaConfig) -> None:
-    """Start a client, turning 'broker not there' into a message that says what to check."""
+    """Start a client, turning 'broker not there' or 'credentials refused' into a message that says what to check."""
     try:
         await client.start()
     except KafkaConnectionError as exc:
-        raise KafkaUnavailable(
-            f"cannot reach Kafka at {config.bootstrap}: start a broker (ops/kafka/start) "
-            f"or set --bootstrap / CRAWLPIPE_BOOTSTRAP"
-        ) from exc
+        await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+        raise await diagnose(config) from exc
 
 
 async def topic_partitions(admin_client: AIOKafkaAdminClient, topic: str) -> list[TopicPartition]:
