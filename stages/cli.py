@@ -1,7 +1,8 @@
 """``crawlpipe …``: the stages, topic set-up, publishing and inspection.
 
 Every setting can be given as ``--option``, as ``CRAWLPIPE_OPTION`` in the
-environment, or left at its default (``crawlpipe config`` lists them all).
+environment, in a ``crawlpipe.toml`` file, or left at its default
+(``crawlpipe config`` lists them all).
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
-from stages.core import logs, settings
-from stages.core.config import KafkaConfig, RunnerConfig
+from stages.core import config_file, logs, settings
 from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable
+from stages.core.logs import LogConfig
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
+from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.core.topics import TopicsConfig
-from stages.fetcher.config import FetchConfig
-from stages.fetcher.settings import ScheduleConfig
+from stages.fetcher.settings import FetchConfig, ScheduleConfig
 from stages.parser.settings import ParserConfig
 from stages.sink.settings import SinkConfig
 
@@ -30,6 +32,16 @@ STAGE_SETTINGS: dict[str, tuple[type, ...]] = {
     "parser": (ParserConfig,),
     "sink": (SinkConfig,),
 }
+SHARED_SETTINGS: tuple[type, ...] = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig, LogConfig)
+#: What each section of crawlpipe.toml may set: a stage's section also overrides shared settings for it.
+FILE_SECTIONS: dict[str, tuple[type, ...]] = {
+    config_file.SHARED: SHARED_SETTINGS,
+    **{stage: SHARED_SETTINGS + classes for stage, classes in STAGE_SETTINGS.items()},
+}
+#: The file section a command reads besides [shared]: a replay re-parses, so it runs as the parser.
+COMMAND_SECTION = {"fetcher": "fetcher", "parser": "parser", "sink": "sink", "replay": "parser"}
+
+T = TypeVar("T")
 
 log = logging.getLogger("crawlpipe")
 
@@ -43,18 +55,44 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING [env CRAWLPIPE_LOG_LEVEL]")
-    parser.add_argument("--log-format", default=None, choices=("plain", "json"),
-                        help="plain lines or JSON lines [env CRAWLPIPE_LOG_FORMAT]")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help=f"settings file (TOML) [env {config_file.ENV_NAME}; "
+                             f"default ./{config_file.DEFAULT_NAME} if it exists]")
+    settings.add_options(parser, LogConfig)
+
+
+def _load(cls: type[T], args: argparse.Namespace, *, section: str | None = None,
+          defaults: Mapping[str, Any] | None = None) -> T:
+    """``cls`` from flags, environment, the config file's sections for this command, then defaults."""
+    file: config_file.ConfigFile = args.config_file
+    return settings.load(cls, args, defaults=defaults,
+                         file=file.values(section or COMMAND_SECTION.get(args.command)))
+
+
+def stage_class(name: str) -> Any:
+    """The Stage subclass of ``name``, imported only when asked for."""
+    if name == "fetcher":
+        from stages.fetcher.stage import FetcherStage
+
+        return FetcherStage
+    if name == "parser":
+        from stages.parser.stage import ParserStage
+
+        return ParserStage
+    if name == "sink":
+        from stages.sink.stage import SinkStage
+
+        return SinkStage
+    raise ConfigError(f"no stage named {name!r}; stages: {', '.join(STAGE_SETTINGS)}")
 
 
 def _stage_command(args: argparse.Namespace) -> int:
     from stages.core.runner import StageRunner
 
-    kafka_config = settings.load(KafkaConfig, args)
+    kafka_config = _load(KafkaConfig, args)
     stage = _build_stage(args.command, kafka_config, args)
-    runner_config = settings.load(RunnerConfig, args, defaults=stage.runner_defaults)
-    metrics_config = settings.load(MetricsConfig, args)
+    runner_config = _load(RunnerConfig, args, defaults=stage.runner_defaults)
+    metrics_config = _load(MetricsConfig, args)
     _lower_priority(runner_config.nice)
 
     async def serve() -> None:
@@ -74,24 +112,15 @@ def _lower_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
-def _build_stage(name: str, kafka_config: KafkaConfig, args: argparse.Namespace):
-    if name == "fetcher":
-        from stages.fetcher.stage import FetcherStage
-
-        return FetcherStage(kafka_config, settings.load(FetchConfig, args), settings.load(ScheduleConfig, args))
-    if name == "parser":
-        from stages.parser.stage import ParserStage
-
-        return ParserStage(kafka_config, settings.load(ParserConfig, args))
-    from stages.sink.stage import SinkStage
-
-    return SinkStage(kafka_config, settings.load(SinkConfig, args))
+def _build_stage(name: str, kafka_config: KafkaConfig, args: argparse.Namespace) -> Any:
+    cls = stage_class(name)
+    return cls(kafka_config, *(_load(settings_class, args) for settings_class in STAGE_SETTINGS[name]))
 
 
 def _topics_command(args: argparse.Namespace) -> int:
     from stages.core import topics
 
-    outcome = _run(topics.create(settings.load(KafkaConfig, args), settings.load(TopicsConfig, args)))
+    outcome = _run(topics.create(_load(KafkaConfig, args), _load(TopicsConfig, args)))
     for name, state in outcome.items():
         print(f"{name}: {state}")
     return 0
@@ -101,7 +130,7 @@ def _publish_command(args: argparse.Namespace) -> int:
     from stages.tools.progress import counter
     from stages.tools.publish import publish
 
-    kafka_config = settings.load(KafkaConfig, args)
+    kafka_config = _load(KafkaConfig, args)
     stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace")
     with stream, counter("published") as progress:
         result = _run(publish(kafka_config, stream, progress=progress))
@@ -113,7 +142,7 @@ def _publish_command(args: argparse.Namespace) -> int:
 def _tail_command(args: argparse.Namespace) -> int:
     from stages.tools.tail import tail
 
-    _run(tail(settings.load(KafkaConfig, args), args.topic, from_beginning=args.from_beginning,
+    _run(tail(_load(KafkaConfig, args), args.topic, from_beginning=args.from_beginning,
               max_messages=args.max_messages, idle_seconds=args.idle_seconds))
     return 0
 
@@ -122,11 +151,11 @@ def _replay_command(args: argparse.Namespace) -> int:
     from stages.tools import replay
     from stages.tools.diff import render
 
-    kafka_config = settings.load(KafkaConfig, args)
-    parser_config = settings.load(ParserConfig, args)
+    kafka_config = _load(KafkaConfig, args)
+    parser_config = _load(ParserConfig, args)
     since = None if args.from_beginning else parse_since(args.since)
     if args.dry_run:
-        storage = settings.load(SinkConfig, args).storage
+        storage = _load(SinkConfig, args, section="sink").storage
         result = _run(replay.dry_run(kafka_config, parser_config, since=since, sample=args.sample,
                                      storage=storage))
         for line in render(result.diff, result.old, result.new):
@@ -136,9 +165,7 @@ def _replay_command(args: argparse.Namespace) -> int:
               f"changed={len(diff.changed)} gained={len(diff.gained)} lost={len(diff.lost)} "
               f"unchanged={diff.unchanged}; nothing was produced")
         return 0
-    from stages.parser.stage import ParserStage
-
-    runner_config = settings.load(RunnerConfig, args, defaults=ParserStage.runner_defaults)
+    runner_config = _load(RunnerConfig, args, defaults=stage_class("parser").runner_defaults)
     group = replay.replay_group(kafka_config, args.group)
     from stages.tools.progress import counter
 
@@ -157,13 +184,15 @@ def _run_command(args: argparse.Namespace) -> int:
     replicas = {"fetcher": args.fetchers, "parser": args.parsers, "sink": args.sinks}
     env = {settings.env_name(name): str(value) for name, value in vars(args).items()
            if value is not None and name in _setting_names()}
-    metrics = settings.load(MetricsConfig, args)
+    if args.config_file.path is not None:
+        env[config_file.ENV_NAME] = str(args.config_file.path.resolve())
+    metrics = _load(MetricsConfig, args)
     env[settings.env_name("metrics_host")] = metrics.metrics_host
     return _run(supervise(replicas, env, metrics_port=metrics.metrics_port))
 
 
 def _setting_names() -> set[str]:
-    classes = (KafkaConfig, RunnerConfig, *[c for group in STAGE_SETTINGS.values() for c in group])
+    classes = (*SHARED_SETTINGS, *[c for group in STAGE_SETTINGS.values() for c in group])
     return {option.lstrip("-").replace("-", "_") for option, *_ in settings.describe(*classes)}
 
 
@@ -171,7 +200,7 @@ def _status_command(args: argparse.Namespace) -> int:
     from stages.tools.status import status
 
     try:
-        _run(status(settings.load(KafkaConfig, args), metrics=args.metrics, metrics_ports=args.metrics_ports,
+        _run(status(_load(KafkaConfig, args), metrics=args.metrics, metrics_ports=args.metrics_ports,
                     watch=args.watch, interval_seconds=args.interval_seconds))
     except KeyboardInterrupt:
         pass
@@ -181,7 +210,7 @@ def _status_command(args: argparse.Namespace) -> int:
 def _dlq_command(args: argparse.Namespace) -> int:
     from stages.tools.dlq import summarise
 
-    kafka_config = settings.load(KafkaConfig, args)
+    kafka_config = _load(KafkaConfig, args)
     summaries = _run(summarise(kafka_config))
     if not summaries:
         print(f"{kafka_config.topic_dlq} is empty")
@@ -195,7 +224,7 @@ def _redrive_command(args: argparse.Namespace) -> int:
     from stages.tools.dlq import redrive
 
     since = parse_since(args.since) if args.since else None
-    result = _run(redrive(settings.load(KafkaConfig, args), args.error_class, since))
+    result = _run(redrive(_load(KafkaConfig, args), args.error_class, since))
     targets = ", ".join(f"{topic}: {count}" for topic, count in sorted(result.sent.items())) or "nothing"
     print(f"redrove {result.total} records of {args.error_class} ({targets}); skipped {result.skipped} "
           f"without a stage to return to; {result.missing} no longer in Kafka")
@@ -228,18 +257,35 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
     sub.set_defaults(func=_redrive_command)
 
 
+def stage_defaults() -> dict[str, Mapping[str, Any]]:
+    """Each stage's own defaults of shared settings, checked: an unknown name is an error."""
+    defaults = {stage: stage_class(stage).runner_defaults for stage in STAGE_SETTINGS}
+    for values in defaults.values():
+        settings.resolve(RunnerConfig, env={}, defaults=values)
+    return defaults
+
+
 def _config_command(args: argparse.Namespace) -> int:
-    classes = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig,
-               *[c for g in STAGE_SETTINGS.values() for c in g])
-    for cls in classes:
-        if args.markdown:
-            print(f"\n**{cls.__name__}**: {(cls.__doc__ or '').strip().splitlines()[0]}\n")
-            print("| option | environment | default | meaning |\n|---|---|---|---|")
-        for option, env, default, help_text in settings.describe(cls):
-            if args.markdown:
-                print(f"| `{option}` | `{env}` | `{default}` | {help_text} |")
-            else:
-                print(f"{option:36} {env:44} {default:>24}  {help_text}")
+    from stages.tools import settings_report
+
+    if args.markdown:
+        print(settings_report.reference_markdown(FILE_SECTIONS, stage_defaults()), end="")
+        return 0
+    stage = args.stage
+    classes = FILE_SECTIONS[stage or config_file.SHARED] if stage or args.effective else \
+        (*SHARED_SETTINGS, *[c for g in STAGE_SETTINGS.values() for c in g])
+    by_stage = stage_defaults()
+    own = by_stage[stage] if stage else {}
+    if not args.effective:
+        lines = settings_report.listing(classes, own, by_stage)
+    else:
+        file = args.config_file.values(stage)
+        lines = settings_report.effective([
+            item for cls in classes
+            for item in settings.resolve(cls, args, defaults=own if cls is RunnerConfig else None, file=file)
+        ])
+    for line in lines:
+        print(line)
     return 0
 
 
@@ -306,7 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_operations(commands)
 
     sub = commands.add_parser("config", help="list every setting, its environment variable and default")
-    sub.add_argument("--markdown", action="store_true", help="as Markdown tables (the README's reference)")
+    sub.add_argument("--markdown", action="store_true",
+                     help="as Markdown tables (the reference in docs/configuration.md)")
+    sub.add_argument("--stage", choices=tuple(STAGE_SETTINGS), default=None,
+                     help="the shared and own settings of this stage, with the defaults it really runs with")
+    sub.add_argument("--effective", action="store_true",
+                     help="each value as this command's flags, the environment, the file and the defaults make "
+                          "it, and where it came from")
+    settings.add_options(sub, *[c for c in SHARED_SETTINGS if c is not LogConfig],
+                         *[c for g in STAGE_SETTINGS.values() for c in g])
+    _common(sub)
     sub.set_defaults(func=_config_command)
 
     sub = commands.add_parser("shop", help="serve the demo shop on 127.0.0.1 (see --help of the shop)")
@@ -316,13 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os
-
     args = build_parser().parse_args(argv)
-    logs.configure(getattr(args, "log_level", None) or os.environ.get("CRAWLPIPE_LOG_LEVEL", "INFO"),
-                   getattr(args, "log_format", None) or os.environ.get("CRAWLPIPE_LOG_FORMAT", "plain"))
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
+        path = config_file.locate(getattr(args, "config", None), os.environ, Path.cwd())
+        args.config_file = config_file.read(path, FILE_SECTIONS)
+        logs.configure(_load(LogConfig, args))
         return handler(args)
     except ConfigError as error:
         print(f"crawlpipe {args.command}: configuration error: {error}", file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.core.topics import TopicsConfig, create
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,12 +19,21 @@ import sys
 import time
 from pathlib import Path
 
-from harness import ROOT, Stages, crawlpipe, growth_per_100k, kafka_broker, monitor_clients, rss_mb, shop, stop
-
 from aiokafka import TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
+from harness import (
+    ROOT,
+    Stages,
+    crawlpipe,
+    growth_per_100k,
+    kafka_broker,
+    monitor_clients,
+    rss_mb,
+    shop,
+    stop,
+)
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 
 STAGES = ("fetcher", "parser", "sink")

@@ -21,7 +21,6 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from stages.core import kafka
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.lag import LagWatcher
 from stages.core.memory import (
@@ -38,6 +37,7 @@ from stages.core.metrics import MetricsConfig, MetricsServer
 from stages.core.offsets import OffsetTracker
 from stages.core.output import Output
 from stages.core.pausing import PauseState
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Stage, StageContext
 from stages.core.window import Window
 

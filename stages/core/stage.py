@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from stages.core.config import RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import CrawlpipeError
 from stages.core.lag import Downstream
 from stages.core.output import Output
+from stages.core.settings import RunnerConfig
 from stages.core.window import Window
 
 

@@ -10,9 +10,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from stages.core import kafka
-from stages.core.config import MIB, KafkaConfig
 from stages.core.errors import ConfigError
-from stages.core.settings import require, setting
+from stages.core.settings import MIB, KafkaConfig, require, setting
 
 log = logging.getLogger("crawlpipe.topics")
 

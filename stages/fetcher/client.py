@@ -34,7 +34,6 @@ from yarl import URL
 from stages.core.errors import BadMessage
 from stages.fetcher.addresses import AddressPolicy, GuardedResolver
 from stages.fetcher.body import BodyLimits, LargeBodyGate, read_body
-from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import (
     BAD_URL,
     CONNECTION,
@@ -51,6 +50,7 @@ from stages.fetcher.errors import (
 )
 from stages.fetcher.politeness import HostThrottle, Waiting, parse_retry_after
 from stages.fetcher.robots import RobotsCache, RobotsResponse
+from stages.fetcher.settings import FetchConfig
 from stages.fetcher.urls import validate_url
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -32,18 +32,17 @@ from typing import Any
 import orjson
 
 from stages.core import metrics
-from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError, CrawlpipeError
 from stages.core.lag import Downstream
 from stages.core.messages import decode_url, encode_page_headers, encode_url, utc_now
 from stages.core.output import Record
+from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.core.stage import Stage, StageContext
 from stages.core.topics import max_message_bytes
 from stages.fetcher.client import FetchedPage, HttpFetcher
-from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import THROTTLED, RetriableFetchError
-from stages.fetcher.settings import ScheduleConfig
+from stages.fetcher.settings import FetchConfig, ScheduleConfig
 
 # Room for the record's key and headers next to the body in one produce request.
 RECORD_OVERHEAD_BYTES = 64 * 1024

@@ -19,12 +19,12 @@ import orjson
 from yarl import URL
 
 from stages.core import metrics
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError
 from stages.core.lag import Downstream
 from stages.core.messages import decode_page_headers, encode_url, utc_now
 from stages.core.output import Record
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Stage, StageContext
 from stages.parser.extract import ExtractedProduct, extract_page
 from stages.parser.ids import canonical_url, product_id

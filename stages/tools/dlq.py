@@ -25,7 +25,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 
 Headers = list[tuple[str, bytes]]
 

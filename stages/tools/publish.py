@@ -17,10 +17,10 @@ import orjson
 from yarl import URL
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
 from stages.core.errors import BadMessage, CrawlpipeError
 from stages.core.messages import encode_url
 from stages.core.output import Output, Record
+from stages.core.settings import KafkaConfig
 
 log = logging.getLogger("crawlpipe.publish")
 

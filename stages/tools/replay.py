@@ -32,11 +32,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError, CrawlpipeError
 from stages.core.output import Output, Record
 from stages.core.runner import StageRunner
+from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.core.stage import StageContext
 from stages.core.window import Window
 from stages.parser.settings import ParserConfig

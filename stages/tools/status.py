@@ -25,7 +25,7 @@ from rich.live import Live
 from rich.table import Table
 
 from stages.core import kafka
-from stages.core.config import MIB, KafkaConfig
+from stages.core.settings import MIB, KafkaConfig
 
 SCRAPE_TIMEOUT_SECONDS = 2.0
 

@@ -12,7 +12,7 @@ from typing import IO
 import orjson
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 
 
 def render(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,

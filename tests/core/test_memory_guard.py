@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from stages.core.config import MIB, RunnerConfig
 from stages.core.memory import HotSpots, MemoryGuard
 from stages.core.pausing import PauseState
+from stages.core.settings import MIB, RunnerConfig
 from stages.core.window import Window
 from tests.core.fakes import FakeConsumer
 

@@ -22,8 +22,8 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
 from stages.core.messages import host_key
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
 from stages.tools.publish import publish

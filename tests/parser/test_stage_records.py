@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stages.core.config import KafkaConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage
 from stages.core.messages import encode_page_headers
 from stages.core.schemas import validate
+from stages.core.settings import KafkaConfig
 from stages.core.stage import StageContext
 from stages.core.window import Window
 from stages.demoshop.catalog import Catalog
