@@ -11,6 +11,7 @@ with the fetcher that has been serving it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -26,6 +27,9 @@ from stages.core.security import client_options
 from stages.core.settings import KafkaConfig
 
 log = logging.getLogger("crawlpipe.kafka")
+
+#: Longest wait for a stopped client's TLS connections to finish closing (see ``close``).
+TLS_CLOSE_SECONDS = 5.0
 
 
 def consumer(config: KafkaConfig, *topics: str, group: str | None, client_id: str,
@@ -79,8 +83,29 @@ async def start(client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClien
     try:
         await client.start()
     except KafkaConnectionError as exc:
-        await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+        await close(client, config)
         raise await diagnose(config) from exc
+
+
+async def close(client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient, config: KafkaConfig) -> None:
+    """Stop a client, waiting at most ``TLS_CLOSE_SECONDS`` for its TLS connections to close.
+
+    aiokafka waits for each connection's ``connection_lost``; over TLS, Python
+    waits up to 30 s for the broker's close_notify, which Kafka brokers do not
+    always send. A producer is flushed first, so the bound only cuts that
+    goodbye short: every request has been answered by then.
+    """
+    if isinstance(client, AIOKafkaProducer):
+        await client.flush()
+    closing = client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop()
+    if config.security_protocol not in ("SSL", "SASL_SSL"):
+        await closing
+        return
+    try:
+        await asyncio.wait_for(closing, TLS_CLOSE_SECONDS)
+    except TimeoutError:
+        log.debug("%s: TLS connections still closing after %.0f s; not waiting for them",
+                  type(client).__name__, TLS_CLOSE_SECONDS)
 
 
 async def topic_partitions(admin_client: AIOKafkaAdminClient, topic: str) -> list[TopicPartition]:

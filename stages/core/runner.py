@@ -273,9 +273,9 @@ class StageRunner:
                 await asyncio.gather(*unfinished, return_exceptions=True)
         await self.commit()
         await self.stage.stop()
-        await self.producer.stop()
-        await self.consumer.stop()
-        await self.admin.close()
+        await kafka.close(self.producer, self.kafka_config)
+        await kafka.close(self.consumer, self.kafka_config)
+        await kafka.close(self.admin, self.kafka_config)
         if self.metrics:
             await self.metrics.stop()
         log.info("%s stopped: consumed %d, finished %d, produced %d, dlq %d", self.stage.name,

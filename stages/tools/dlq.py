@@ -83,7 +83,7 @@ async def _dlq_records(config: KafkaConfig) -> AsyncIterator[dict]:
     try:
         tps = await kafka.topic_partitions(admin, config.topic_dlq)
     finally:
-        await admin.close()
+        await kafka.close(admin, config)
     consumer = kafka.consumer(config, group=None, client_id="crawlpipe-dlq")
     await kafka.start(consumer, config)
     try:
@@ -95,7 +95,7 @@ async def _dlq_records(config: KafkaConfig) -> AsyncIterator[dict]:
                             "failed_at": "", "input": {"topic": ""}}
             yield document
     finally:
-        await consumer.stop()
+        await kafka.close(consumer, config)
 
 
 async def summarise(config: KafkaConfig) -> list[ClassSummary]:
@@ -147,9 +147,9 @@ async def redrive(config: KafkaConfig, error_class: str, since: datetime | None 
                 await (await producer.send(target, value, key=key, headers=headers or None))
                 result.sent[target] = result.sent.get(target, 0) + 1
         finally:
-            await reader.stop()
+            await kafka.close(reader, config)
     finally:
-        await producer.stop()
+        await kafka.close(producer, config)
     return result
 
 

@@ -89,5 +89,5 @@ async def publish(kafka_config: KafkaConfig, lines: Iterable[str], *, errors: IO
         if progress:
             progress(result.published)
     finally:
-        await producer.stop()
+        await kafka.close(producer, kafka_config)
     return result

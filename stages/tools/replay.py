@@ -106,8 +106,8 @@ async def find_range(kafka_config: KafkaConfig, since: datetime | None) -> Repla
             # No record at or after the instant: that partition has nothing to replay.
             start = {tp: found[tp].offset if found[tp] is not None else end[tp] for tp in partitions}
     finally:
-        await admin.close()
-        await probe.stop()
+        await kafka.close(admin, kafka_config)
+        await kafka.close(probe, kafka_config)
     return ReplayRange(start=start, end=end)
 
 
@@ -122,7 +122,7 @@ async def reset_group(kafka_config: KafkaConfig, group: str, offsets: dict[Topic
         raise ConfigError(f"cannot reset the offsets of group {group!r} ({exc!r}): is another replay "
                           "running in it? Stop it, or give another --group") from exc
     finally:
-        await consumer.stop()
+        await kafka.close(consumer, kafka_config)
 
 
 async def replay(kafka_config: KafkaConfig, runner_config: RunnerConfig, parser_config: ParserConfig, *,
@@ -194,7 +194,7 @@ async def sample_pages(kafka_config: KafkaConfig, pages: ReplayRange, sample: in
                     consumer.pause(tp)
                     del pending[tp]
     finally:
-        await consumer.stop()
+        await kafka.close(consumer, kafka_config)
     return found
 
 

@@ -87,9 +87,9 @@ async def read_kafka(config: KafkaConfig) -> tuple[list[TopicState], list[GroupL
         try:
             return await _read(config, admin, probe)
         finally:
-            await probe.stop()
+            await kafka.close(probe, config)
     finally:
-        await admin.close()
+        await kafka.close(admin, config)
 
 
 async def _read(config: KafkaConfig, admin: AIOKafkaAdminClient,

@@ -51,5 +51,5 @@ async def tail(kafka_config: KafkaConfig, topic: str, *, from_beginning: bool, m
                     printed += 1
             out.flush()
     finally:
-        await consumer.stop()
+        await kafka.close(consumer, kafka_config)
     return printed
