@@ -289,12 +289,6 @@ def _config_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shop_command(args: argparse.Namespace) -> int:
-    from stages.demoshop.server import main as shop_main
-
-    return shop_main(args.shop_args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crawlpipe", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -364,13 +358,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub)
     sub.set_defaults(func=_config_command)
 
-    sub = commands.add_parser("shop", help="serve the demo shop on 127.0.0.1 (see --help of the shop)")
-    sub.add_argument("shop_args", nargs=argparse.REMAINDER)
-    sub.set_defaults(func=_shop_command)
+    commands.add_parser("shop", help="serve the demo shop on 127.0.0.1 (crawlpipe shop --help); "
+                                     "--print-rules prints its parser rules file")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["shop"]:
+        # argparse's REMAINDER drops options that come first (`shop --pages 3`): the shop parses its own.
+        from stages.demoshop.server import main as shop_main
+
+        return shop_main(argv[1:])
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
     try:

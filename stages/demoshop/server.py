@@ -20,6 +20,7 @@ import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib.resources import files
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -143,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="catalog seed (default: 7)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default: 0)")
+    parser.add_argument("--print-rules", action="store_true",
+                        help="print the path of the shop's parser rules file (shipped in the package) and exit")
     args = parser.parse_args(argv)
+    if args.print_rules:
+        print(files("stages.demoshop") / "rules.toml")
+        return 0
     try:
         catalog = Catalog(args.pages, args.seed)
     except ValueError as exc:
