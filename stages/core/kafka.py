@@ -54,12 +54,13 @@ def consumer(config: KafkaConfig, *topics: str, group: str | None, client_id: st
 
 
 def producer(config: KafkaConfig, *, client_id: str) -> AIOKafkaProducer:
+    """The producer; records sent through ``Output`` are compressed per topic (``codecs.py``), others as pages."""
     return AIOKafkaProducer(
         bootstrap_servers=config.bootstrap,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        compression_type=None if config.compression == "none" else config.compression,
+        compression_type=None if config.compression_pages == "none" else config.compression_pages,
         linger_ms=config.producer_linger_ms,
         max_batch_size=config.producer_max_batch_bytes,
         max_request_size=config.max_request_bytes,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaProducer
 
 from stages.core import dlq
+from stages.core.codecs import TopicCodecs
 from stages.core.envelope import Envelope
 from stages.core.errors import CrawlpipeError
 from stages.core.packing import BatchPacker, Record
@@ -30,8 +31,9 @@ class OutputCounts:
 
 
 class Output:
-    def __init__(self, producer: AIOKafkaProducer, *, stage: str, dlq_topic: str, linger_seconds: float) -> None:
-        self._packer = BatchPacker(producer, linger_seconds=linger_seconds)
+    def __init__(self, producer: AIOKafkaProducer, *, stage: str, dlq_topic: str, linger_seconds: float,
+                 codecs: TopicCodecs | None = None) -> None:
+        self._packer = BatchPacker(producer, linger_seconds=linger_seconds, codecs=codecs)
         self._stage = stage
         self._dlq_topic = dlq_topic
         self.counts = OutputCounts()

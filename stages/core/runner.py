@@ -21,6 +21,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from stages.core import kafka
+from stages.core.codecs import TopicCodecs
 from stages.core.envelope import Envelope
 from stages.core.lag import LagWatcher
 from stages.core.memory import (
@@ -93,7 +94,8 @@ class StageRunner:
         self.producer = kafka.producer(kafka_config, client_id=self.client_id)
         self.admin = kafka.admin(kafka_config, client_id=self.client_id)
         self.output = Output(self.producer, stage=stage.name, dlq_topic=kafka_config.topic_dlq,
-                             linger_seconds=kafka_config.producer_linger_ms / 1000)
+                             linger_seconds=kafka_config.producer_linger_ms / 1000,
+                             codecs=TopicCodecs.of(kafka_config))
         self.pauses = PauseState(self.consumer, stage.name)
         self.limit_bytes = effective_limit_bytes(config, cgroup_limit_bytes())
         self.memory = MemoryGuard(config, self.limit_bytes, self.window, self.pauses)

@@ -187,7 +187,13 @@ class KafkaConfig:
         768 * 1024, "producer: batch size per partition (below a default topic's 1 MiB max.message.bytes)"
     )
     max_request_bytes: int = setting(17 * MIB, "producer: largest request (a raw page must fit)")
-    compression: str = setting("zstd", "producer compression: zstd, lz4, gzip or none")
+    compression_urls: str = setting("zstd", "compression of the URL topic: zstd, lz4, gzip or none")
+    compression_pages: str = setting("zstd", "compression of the pages topic (and of any topic not named here)")
+    compression_products: str = setting(
+        "gzip", "compression of the products topic: gzip is read by every Kafka client without extras "
+                "(zstd and lz4 need aiokafka[zstd] / aiokafka[lz4]); docs/consuming.md"
+    )
+    compression_dlq: str = setting("gzip", "compression of the DLQ topic")
     request_timeout_seconds: float = setting(30.0, "timeout of one request to the broker")
     session_timeout_seconds: float = setting(30.0, "consumer group session timeout")
     security_protocol: str = setting("PLAINTEXT", "how clients talk to the brokers: PLAINTEXT, SSL, "
@@ -204,8 +210,9 @@ class KafkaConfig:
 
     def __post_init__(self) -> None:
         require(bool(self.bootstrap.strip()), "bootstrap", self.bootstrap, "give at least one host:port")
-        require(self.compression in {"zstd", "lz4", "gzip", "none"}, "compression", self.compression,
-                "one of zstd, lz4, gzip, none")
+        for name in ("compression_urls", "compression_pages", "compression_products", "compression_dlq"):
+            require(getattr(self, name) in {"zstd", "lz4", "gzip", "none"}, name, getattr(self, name),
+                    "one of zstd, lz4, gzip, none")
         require(self.fetch_max_bytes >= self.max_partition_fetch_bytes, "fetch_max_bytes",
                 self.fetch_max_bytes, "must be at least --max-partition-fetch-bytes")
         require(self.max_request_bytes > 0, "max_request_bytes", self.max_request_bytes, "must be positive")

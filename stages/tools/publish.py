@@ -17,6 +17,7 @@ import orjson
 from yarl import URL
 
 from stages.core import kafka
+from stages.core.codecs import TopicCodecs
 from stages.core.errors import BadMessage, CrawlpipeError
 from stages.core.messages import encode_url
 from stages.core.output import Output, Record
@@ -61,7 +62,7 @@ async def publish(kafka_config: KafkaConfig, lines: Iterable[str], *, errors: IO
     producer = kafka.producer(kafka_config, client_id="crawlpipe-publish")
     await kafka.start(producer, kafka_config)
     output = Output(producer, stage="publish", dlq_topic=kafka_config.topic_dlq,
-                    linger_seconds=kafka_config.producer_linger_ms / 1000)
+                    linger_seconds=kafka_config.producer_linger_ms / 1000, codecs=TopicCodecs.of(kafka_config))
     result = PublishResult()
     pending: list[Record] = []
     try:

@@ -30,7 +30,7 @@ def test_inconsistent_values_are_refused_with_what_is_expected():
     with pytest.raises(ConfigError, match="must not exceed --lag-high-water-messages"):
         RunnerConfig(lag_high_water_messages=10, lag_low_water_messages=20)
     with pytest.raises(ConfigError, match="compression"):
-        KafkaConfig(compression="brotli")
+        KafkaConfig(compression_products="brotli")
 
 
 def test_every_setting_is_documented():
