@@ -27,6 +27,7 @@ from stages.core.output import Record
 from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Stage, StageContext
 from stages.parser.extract import ExtractedProduct, extract_page
+from stages.parser.followed import FollowedPages
 from stages.parser.ids import canonical_url, product_id
 from stages.parser.rules import RuleSet, load_rules
 from stages.parser.seen import BloomFilter
@@ -52,6 +53,7 @@ class ParserStage(Stage):
         self._config = config
         self._rules = self._load_rules()
         self._seen = BloomFilter(config.seen_capacity, config.seen_error_rate)
+        self._followed = FollowedPages(kafka_config) if config.follow_links else None
         self._context: StageContext | None = None
 
     @property
@@ -71,10 +73,14 @@ class ParserStage(Stage):
 
     async def start(self, context: StageContext) -> None:
         self._context = context
+        if self._followed is not None:
+            await self._followed.start()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_rules)
 
     async def stop(self) -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if self._followed is not None:
+            await self._followed.stop()
 
     def reload_rules(self) -> None:
         try:
@@ -98,7 +104,8 @@ class ParserStage(Stage):
         rules = ruleset.for_host(host) if ruleset else None
         # A page is never worth following back to (pagination links point both ways).
         self._seen.add(canonical_url(url_message["url"]))
-        with_links = self._config.follow_links and url_message["depth"] < self._config.max_depth
+        with_links = (self._config.follow_links and url_message["depth"] < self._config.max_depth
+                      and not (self._followed and self._followed.followed(envelope)))
         started = time.perf_counter()
         extraction = extract_page(envelope.value, url=page_url, header_charset=meta.get("charset"), rules=rules,
                                   with_links=with_links)

@@ -31,7 +31,9 @@ class RecordingOutput:
         self.records.extend(records)
 
 
-async def test_products_and_followed_links_match_their_schemas():
+@pytest.mark.kafka
+async def test_products_and_followed_links_match_their_schemas(kafka_config: KafkaConfig):
+    # A parser that follows links reads, at start, which pages' links it published before (the broker's).
     catalog = Catalog(pages=3)
     url = f"{BASE}/list/2.html"
     meta = {"url": url, "final_url": url, "status": 200, "content_type": "text/html", "charset": "utf-8",
@@ -39,7 +41,6 @@ async def test_products_and_followed_links_match_their_schemas():
             "url_message": {"url": url, "depth": 0, "attempt": 1}}
     envelope = Envelope("pages", 0, 0, url.encode(), render_listing(catalog, 2),
                         tuple(encode_page_headers(meta)), 0)
-    kafka_config = KafkaConfig()
     stage = ParserStage(kafka_config, ParserConfig(rules=SHOP_RULES))
     output = RecordingOutput()
     await stage.start(StageContext(output=output, window=Window(max_messages=1, max_bytes=1)))
