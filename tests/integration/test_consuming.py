@@ -45,7 +45,7 @@ async def test_the_documented_consumer_reads_the_products_with_plain_aiokafka(
     no_zstd = subprocess.run([str(plain_aiokafka), "-c", "from aiokafka.codec import has_zstd; print(has_zstd())"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert no_zstd == "False", "the venv must hold aiokafka without its codec extras"
-    example = re.search(r"```python\n(.*?)```", DOCS, re.S)
+    example = re.search(r"```python\n(.*?)```", DOCS, re.DOTALL)
     assert example is not None
     script = tmp_path / "consume_products.py"
     script.write_text(example.group(1))

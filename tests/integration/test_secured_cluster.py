@@ -21,7 +21,14 @@ from stages.core import kafka
 from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
-from tests.conftest import ROOT, SHOP_RULES, Broker, StageProcesses, eventually, sqlite_rows
+from tests.conftest import (
+    ROOT,
+    SHOP_RULES,
+    Broker,
+    StageProcesses,
+    eventually,
+    sqlite_rows,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -128,9 +135,10 @@ async def test_a_wrong_password_ends_a_command_with_one_line_and_exit_code_3(scr
         refused = crawlpipe(*command, cwd=tmp_path, password="not-the-password", stdin="http://127.0.0.1/\n")
         assert refused.returncode == 3, refused.stderr
         ours = [line for line in refused.stderr.splitlines() if line.startswith("crawlpipe ")]
-        assert ours == [f"crawlpipe {command[0]}: Kafka at {scram_user.secure_bootstrap} refused user "
-                        f"'{USER}' with SCRAM-SHA-512: check --sasl-username, --sasl-password and "
-                        f"--sasl-mechanism (SaslAuthenticationFailed)"]
+        expected = (f"crawlpipe {command[0]}: Kafka at {scram_user.secure_bootstrap} refused user "
+                    f"'{USER}' with SCRAM-SHA-512: check --sasl-username, --sasl-password and "
+                    f"--sasl-mechanism (SaslAuthenticationFailed)")
+        assert ours == [expected]
         assert "not-the-password" not in refused.stderr
 
 
