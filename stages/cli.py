@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stages.core import config_file, logs, settings
-from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable
+from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable, MemoryExhausted
 from stages.core.logs import LogConfig
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
@@ -383,6 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KafkaUnavailable as error:
         print(f"crawlpipe {args.command}: {error}", file=sys.stderr)
         return 3
+    except MemoryExhausted as error:
+        print(f"crawlpipe {args.command}: {error}", file=sys.stderr)
+        return 4
     except CrawlpipeError as error:
         print(f"crawlpipe {args.command}: {error.error_class}: {error}", file=sys.stderr)
         return 1

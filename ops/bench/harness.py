@@ -118,18 +118,17 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def growth_per_100k(points: list[tuple[float, float]], total: float) -> float:
-    """RSS growth after warm-up in MB per 100,000 pages: median RSS over the last fifth of the run
-    minus the median over the second fifth (the first fifth is warm-up), per page between them.
+def growth_per_100k(points: list[tuple[float, float]], total: float, warmup: float = 0.1) -> float:
+    """RSS growth in MB per 100,000 pages: the least-squares slope of RSS against pages processed,
+    over the samples after the first ``warmup`` share of the run.
 
-    Medians, because RSS jitters by a few MB as batches come and go; a leak moves
-    the whole distribution and shows in full.
+    A slope, not a difference of two windows: a leak tilts every sample, and
+    the line's fit over the whole run is what a leak cannot hide from.
     """
-    second = [y for x, y in points if 0.2 * total <= x < 0.4 * total]
-    last = [y for x, y in points if x >= 0.8 * total]
-    if not second or not last:
+    after = [(x, y) for x, y in points if x >= warmup * total]
+    if len(after) < 2 or len({x for x, _ in after}) < 2:
         return 0.0
-    return (statistics.median(last) - statistics.median(second)) / (0.6 * total) * 100_000
+    return statistics.linear_regression([x for x, _ in after], [y for _, y in after]).slope * 100_000
 
 
 def wait_until(check, timeout: float, interval: float = 1.0, what: str = "condition"):

@@ -1,12 +1,19 @@
 """ops/bench/soak: run the whole pipeline over N shop pages and show that memory stays flat.
 
-Samples each stage's RSS every second into a CSV, plots RSS against pages
-processed (PNG), and prints each stage's peak RSS and its growth after
-warm-up (median RSS over the last fifth of the run against the second
-fifth, in MB per 100,000 pages; see ``harness.growth_per_100k``). ``--hostile`` mixes in multi-MB pages: the peak must stay under the
-bound the configuration implies (README, "Memory model"). Last lines:
+Two runs, each with its own broker, shop and stages at default settings:
+the shop (``--pages``, default 50,000: cycles that only a collector frees
+take 30,000+ pages to show) and the hostile mix (``--hostile-pages``, every
+50th page multi-MB). Each samples every stage's RSS once a second into a
+CSV, plots RSS against pages processed (PNG) and prints per stage:
 
-    soak <stage>: peak_rss_mb=<x> growth_mb_per_100k=<y>
+    soak <stage>: peak_rss_mb=<x> growth_mb_per_100k=<y> budget_mb=<b>
+    soak hostile <stage>: peak_rss_mb=<x> growth_mb_per_100k=<y> budget_mb=<b>
+
+Growth is the least-squares slope of RSS against pages processed after the
+first 10% of the run (``harness.growth_per_100k``); the budget is the one the
+stage logged at start. It exits 1 when any shop peak passes ``--max-peak-mb``
+or its budget, any shop growth passes ``--max-growth-mb-per-100k``, or any
+hostile peak passes its budget (multi-MB pages are what the budget is for).
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import TopicPartition
@@ -37,6 +46,7 @@ from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 
 STAGES = ("fetcher", "parser", "sink")
+BUDGET_LINE = re.compile(r"memory budget: (\d+) MB")
 
 
 async def committed(admin, config: KafkaConfig, stage: str, topic: str, partitions: int) -> int:
@@ -101,66 +111,109 @@ def plot(series: dict[str, list[tuple[float, float]]], path: Path, title: str) -
     plt.close(fig)
 
 
-def summarise(series: dict[str, list[tuple[float, float]]], pages: int) -> dict[str, tuple[float, float]]:
-    return {stage: (max(y for _, y in points), growth_per_100k(points, pages)) for stage, points in series.items()}
+def logged_budget_mb(log: Path) -> float:
+    match = BUDGET_LINE.search(log.read_text(errors="replace"))
+    if match is None:
+        raise RuntimeError(f"{log} has no 'memory budget' line: did the stage start?")
+    return float(match.group(1))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=200_000, help="shop pages to crawl")
-    parser.add_argument("--hostile", action="store_true", help="make every 50th page a multi-MB page")
-    parser.add_argument("--huge-bytes", type=int, default=4 * 2**20, help="size of the hostile pages")
-    parser.add_argument("--port", type=int, default=39192, help="port of the benchmark's own broker")
-    parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--timeout-seconds", type=float, default=6 * 3600)
-    parser.add_argument("--out", type=Path, default=ROOT / "ops/bench/out" / f"soak-{int(time.time())}")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog(args.pages)
-    products_per_page = sum(len(catalog.page_products(n)) for n in range(1, min(args.pages, 500) + 1)) \
-        / min(args.pages, 500)
+@dataclass(frozen=True)
+class StageResult:
+    peak_mb: float
+    growth_mb_per_100k: float
+    budget_mb: float
 
-    with kafka_broker(ROOT / "var/bench/soak-kafka", args.port) as bootstrap, shop(args.pages) as base_url:
+
+def soak(pages: int, *, hostile: bool, args: argparse.Namespace) -> dict[str, StageResult]:
+    """One run of the whole pipeline over ``pages`` pages, in its own directory under ``args.out``."""
+    out = args.out / ("hostile" if hostile else "shop")
+    out.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(pages)
+    products_per_page = sum(len(catalog.page_products(n)) for n in range(1, min(pages, 500) + 1)) \
+        / min(pages, 500)
+    port = args.port + 2 if hostile else args.port
+    with kafka_broker(ROOT / f"var/bench/soak-kafka-{port}", port) as bootstrap, shop(pages) as base_url:
         huge = None
-        if args.hostile:
+        if hostile:
             huge = subprocess.Popen([sys.executable, str(ROOT / "ops/bench/hugepages.py"), "--pages",
-                                     str(args.pages), "--bytes", str(args.huge_bytes)], stdout=subprocess.PIPE,
+                                     str(pages), "--bytes", str(args.huge_bytes)], stdout=subprocess.PIPE,
                                     text=True)
         try:
-            huge_url = huge.stdout.readline().strip() if huge else None
+            huge_url = huge.stdout.readline().strip() if huge and huge.stdout else None
             config = KafkaConfig(bootstrap=bootstrap)
             env = {"CRAWLPIPE_BOOTSTRAP": bootstrap, "CRAWLPIPE_ALLOWED_NETWORKS": "127.0.0.0/8",
                    "CRAWLPIPE_RULES": str(ROOT / "stages/demoshop/rules.toml"),
                    "CRAWLPIPE_FOLLOW_LINKS": "false", "CRAWLPIPE_LOG_LEVEL": "INFO",
-                   "CRAWLPIPE_STORAGE": f"sqlite:///{args.out / 'products.db'}"}
+                   "CRAWLPIPE_STORAGE": f"sqlite:///{out / 'products.db'}"}
             partitions = str(args.partitions)
             crawlpipe("topics", "create", "--urls-partitions", partitions, "--pages-partitions", partitions,
                       "--products-partitions", partitions, env=env)
-            seeds = args.out / "urls.txt"
+            seeds = out / "urls.txt"
             with open(seeds, "w") as f:
-                for n in range(1, args.pages + 1):
+                for n in range(1, pages + 1):
                     if huge_url and n % 50 == 0:
                         f.write(f"{huge_url}/huge/{n}.html\n")
                     else:
                         f.write(f"{base_url}/list/{n}.html\n")
             crawlpipe("publish", str(seeds), env=env)
-            stages = Stages(env, args.out)
+            stages = Stages(env, out)
             try:
                 for stage in STAGES:
                     stages.start(stage)
-                series = asyncio.run(monitor(config, stages, args.pages, products_per_page, args.out,
+                series = asyncio.run(monitor(config, stages, pages, products_per_page, out,
                                              args.partitions, args.timeout_seconds))
             finally:
                 codes = stages.stop_all()
         finally:
             if huge:
                 stop(huge)
-    variant = "hostile (every 50th page multi-MB)" if args.hostile else "default settings"
-    plot(series, args.out / "rss.png", f"crawlpipe soak: RSS per stage, {args.pages} pages, {variant}")
-    print(f"soak: samples in {args.out / 'rss.csv'}, plot in {args.out / 'rss.png'}; exit codes {codes}")
-    for stage, (peak, growth) in summarise(series, args.pages).items():
-        print(f"soak {stage}: peak_rss_mb={peak:.1f} growth_mb_per_100k={growth:.2f}")
-    return 0
+    variant = "hostile mix (every 50th page multi-MB)" if hostile else "default settings"
+    plot(series, out / "rss.png", f"crawlpipe soak: RSS per stage, {pages} pages, {variant}")
+    print(f"soak: samples in {out / 'rss.csv'}, plot in {out / 'rss.png'}; exit codes {codes}")
+    return {stage: StageResult(max(y for _, y in points), growth_per_100k(points, pages),
+                               logged_budget_mb(out / f"{stage}.log"))
+            for stage, points in series.items()}
+
+
+def misses(results: dict[str, StageResult], *, label: str, max_peak_mb: float | None,
+           max_growth: float | None) -> list[str]:
+    found = []
+    for stage, result in results.items():
+        print(f"soak {label}{stage}: peak_rss_mb={result.peak_mb:.1f} "
+              f"growth_mb_per_100k={result.growth_mb_per_100k:.2f} budget_mb={result.budget_mb:.0f}")
+        if result.peak_mb > result.budget_mb:
+            found.append(f"{label}{stage} peak {result.peak_mb:.1f} MB above its budget {result.budget_mb:.0f} MB")
+        if max_peak_mb is not None and result.peak_mb > max_peak_mb:
+            found.append(f"{label}{stage} peak {result.peak_mb:.1f} MB above {max_peak_mb:.0f} MB")
+        if max_growth is not None and result.growth_mb_per_100k > max_growth:
+            found.append(f"{label}{stage} growth {result.growth_mb_per_100k:.2f} MB per 100k pages "
+                         f"above {max_growth:.2f}")
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=50_000, help="shop pages to crawl")
+    parser.add_argument("--hostile-pages", type=int, default=5_000,
+                        help="pages of the hostile run (every 50th multi-MB); 0 skips it")
+    parser.add_argument("--huge-bytes", type=int, default=4 * 2**20, help="size of the hostile pages")
+    parser.add_argument("--max-peak-mb", type=float, default=120.0, help="target: peak RSS of each stage")
+    parser.add_argument("--max-growth-mb-per-100k", type=float, default=2.0,
+                        help="target: RSS growth of each stage per 100,000 pages")
+    parser.add_argument("--port", type=int, default=39192, help="port of the benchmark's own broker")
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--timeout-seconds", type=float, default=6 * 3600)
+    parser.add_argument("--out", type=Path, default=ROOT / "ops/bench/out" / f"soak-{int(time.time())}")
+    args = parser.parse_args()
+    found = misses(soak(args.pages, hostile=False, args=args), label="", max_peak_mb=args.max_peak_mb,
+                   max_growth=args.max_growth_mb_per_100k)
+    if args.hostile_pages:
+        found += misses(soak(args.hostile_pages, hostile=True, args=args), label="hostile ",
+                        max_peak_mb=None, max_growth=None)
+    for miss in found:
+        print(f"soak: MISSED: {miss}")
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

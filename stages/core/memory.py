@@ -1,18 +1,22 @@
 """The memory guard: a stage's memory is a function of its configuration.
 
 At start-up the budget the configuration implies is computed, logged, and
-checked against the limit the process runs under (cgroup ``memory.max``
-where set, else ``--memory-limit-mb``). While running, RSS above the soft
-limit pauses input and halves the window until RSS falls below the low mark
-(90% of the soft limit). SIGUSR1 writes a tracemalloc hot-spot report.
+checked against the hard limit the process runs under (``--memory-limit-mb``,
+else cgroup ``memory.max``, else 1.5 x the budget). While running, RSS above
+the soft limit (by default the budget itself) pauses input, halves the
+window, collects cycles and trims the heap, and logs where memory grew once;
+RSS still above the hard limit after that stops the stage cleanly
+(``MemoryExhausted``, exit code 4) instead of letting it grow until the
+kernel kills it mid-commit. Input resumes below the low mark (90% of the
+soft limit). SIGUSR1 writes a tracemalloc hot-spot report.
 
 glibc's malloc returns freed heap to the kernel eagerly, so a stage that
 builds and frees a parse tree per page takes page faults for the same
 memory on every page; ``keep_freed_heap`` has it keep ``--malloc-keep-mb``
 (parse-and-extract ran ~30% faster here), and the budget counts it.
-``pace_collector`` spaces out Python's cyclic garbage collector, which
-otherwise runs every 700 container allocations and scans start-up objects
-that live as long as the process.
+``pace_collector`` keeps start-up objects out of the cycle collector's
+scans; it must keep collecting, because library objects (aiokafka's fetch
+results, see ``fetch_buffers.py``) can hold megabytes in cycles.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ import gc
 import logging
 import tracemalloc
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-from stages.core.errors import ConfigError
+from stages.core.errors import ConfigError, MemoryExhausted
 from stages.core.pausing import PauseState
 from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.window import Window
@@ -85,11 +90,15 @@ def budget(runner: RunnerConfig, kafka_config: KafkaConfig, *, output_ratio: flo
     )
 
 
+def _libc_function(name: str) -> Callable[..., int] | None:
+    return getattr(ctypes.CDLL(ctypes.util.find_library("c")), name, None)
+
+
 def keep_freed_heap(keep_bytes: int) -> bool:
     """Have glibc keep up to twice ``keep_bytes`` of freed heap mapped; False where that cannot be done."""
     if keep_bytes <= 0:
         return False
-    mallopt = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt", None)
+    mallopt = _libc_function("mallopt")
     # Allocations below the mmap threshold come from the heap, so they are reused too.
     settings = ((_M_MMAP_THRESHOLD, keep_bytes), (_M_TOP_PAD, keep_bytes), (_M_TRIM_THRESHOLD, 2 * keep_bytes))
     if mallopt is None or not all(mallopt(param, value) == 1 for param, value in settings):
@@ -98,18 +107,25 @@ def keep_freed_heap(keep_bytes: int) -> bool:
     return True
 
 
-def pace_collector(young_threshold: int) -> None:
-    """Collect cycles every ``young_threshold`` allocations and never rescan what exists at start-up.
+def reclaim() -> None:
+    """Free what only the collector can find, and give free heap back to the kernel."""
+    gc.collect()
+    malloc_trim = _libc_function("malloc_trim")
+    if malloc_trim is not None:
+        malloc_trim(0)
 
-    A stage's garbage is freed by reference counting as each message ends;
-    the collector only finds cycles, and at Python's default pace it cost a
-    stage ~5% of its CPU per page.
+
+def pace_collector(young_threshold: int) -> None:
+    """Never rescan what exists at start-up; collect cycles every ``young_threshold`` allocations.
+
+    ``young_threshold`` 0 keeps Python's own pace. Raising it far cuts the
+    collector's CPU but risks it never running in a stage whose garbage is
+    mostly freed by reference counting: every cycle then stays.
     """
-    if young_threshold <= 0:
-        return
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(young_threshold, middle, old)
+    if young_threshold > 0:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(young_threshold, middle, old)
 
 
 def cgroup_limit_bytes(path: Path = CGROUP_MEMORY_MAX) -> int | None:
@@ -120,13 +136,16 @@ def cgroup_limit_bytes(path: Path = CGROUP_MEMORY_MAX) -> int | None:
     return None if text == "max" else int(text)
 
 
-def effective_limit_bytes(runner: RunnerConfig, cgroup: int | None) -> int:
-    configured = runner.memory_limit_mb * MIB
-    return min(configured, cgroup) if cgroup else configured
+def effective_limit_bytes(runner: RunnerConfig, cgroup: int | None, planned: Budget) -> int:
+    """The hard limit: the configured one, capped by the cgroup's; by default the cgroup's or 1.5 x the budget."""
+    if runner.memory_limit_mb:
+        configured = runner.memory_limit_mb * MIB
+        return min(configured, cgroup) if cgroup else configured
+    return cgroup or planned.total_bytes * 3 // 2
 
 
 def check_budget(stage: str, planned: Budget, limit_bytes: int) -> None:
-    log.info("%s memory budget: %s; limit %d MB", stage, planned.describe(), limit_bytes // MIB)
+    log.info("%s memory budget: %s; hard limit %d MB", stage, planned.describe(), limit_bytes // MIB)
     if planned.total_bytes > limit_bytes:
         raise ConfigError(
             f"{stage}: the configuration needs up to {planned.describe()}, more than the memory limit of "
@@ -136,16 +155,24 @@ def check_budget(stage: str, planned: Budget, limit_bytes: int) -> None:
 
 
 class MemoryGuard:
-    def __init__(self, runner: RunnerConfig, limit_bytes: int, window: Window, pauses: PauseState) -> None:
+    """Acts on RSS: pause and reclaim above the soft limit, stop above the hard limit."""
+
+    def __init__(self, runner: RunnerConfig, planned: Budget, limit_bytes: int, window: Window,
+                 pauses: PauseState, hot_spots: HotSpots) -> None:
         soft_mb = runner.memory_soft_limit_mb
-        self.soft_limit_bytes = soft_mb * MIB if soft_mb else int(limit_bytes * 0.8)
+        self.soft_limit_bytes = min(soft_mb * MIB if soft_mb else planned.total_bytes, limit_bytes)
         self.low_mark_bytes = int(self.soft_limit_bytes * 0.9)
+        self.limit_bytes = limit_bytes
+        self._planned = planned
         self._interval = runner.memory_check_interval_seconds
         self._window = window
         self._pauses = pauses
+        self._hot_spots = hot_spots
         self._process = psutil.Process()
         self.rss_bytes = self._process.memory_info().rss
         self.peak_rss_bytes = self.rss_bytes
+        self.over_budget = False
+        self._growth_reported = False
 
     @property
     def enabled(self) -> bool:
@@ -156,19 +183,46 @@ class MemoryGuard:
             self.check()
             await asyncio.sleep(self._interval)
 
-    def check(self) -> None:
+    def _read(self) -> int:
         self.rss_bytes = self._process.memory_info().rss
         self.peak_rss_bytes = max(self.peak_rss_bytes, self.rss_bytes)
-        if self.rss_bytes > self.soft_limit_bytes:
-            self._window.shrink()
-            self._pauses.set("memory", f"RSS {self.rss_bytes // MIB} MB above soft limit "
-                                       f"{self.soft_limit_bytes // MIB} MB; window now "
-                                       f"{self._window.limit_messages} messages")
+        return self.rss_bytes
+
+    def check(self) -> None:
+        """Raise ``MemoryExhausted`` when RSS stays above the hard limit after reclaiming."""
+        if self._read() > self.soft_limit_bytes:
+            self._over_soft_limit()
         elif self.rss_bytes < self.low_mark_bytes:
+            self.over_budget = False
             if self._window.shrunk:
                 self._window.grow()
             if not self._window.shrunk:
                 self._pauses.clear("memory", f"RSS {self.rss_bytes // MIB} MB")
+
+    def _over_soft_limit(self) -> None:
+        self._window.shrink()
+        self._pauses.set("memory", f"RSS {self.rss_bytes // MIB} MB above soft limit "
+                                   f"{self.soft_limit_bytes // MIB} MB; window now "
+                                   f"{self._window.limit_messages} messages")
+        if not self.over_budget:
+            self.over_budget = True
+            log.warning("RSS %d MB above the soft limit of %d MB (budget %s): input paused; collecting and "
+                        "trimming the heap", self.rss_bytes // MIB, self.soft_limit_bytes // MIB,
+                        self._planned.describe())
+            # The first report starts tracing; the next one, a check later, names where memory grew.
+            self._hot_spots.report()
+        elif not self._growth_reported:
+            self._growth_reported = True
+            self._hot_spots.report()
+            tracemalloc.stop()
+        reclaim()
+        if self._read() > self.limit_bytes:
+            raise MemoryExhausted(
+                f"RSS {self.rss_bytes // MIB} MB stays above the hard memory limit of {self.limit_bytes // MIB} MB "
+                f"after a full collection and heap trim; the configuration's budget is "
+                f"{self._planned.describe()}: memory beyond it is a leak (report it with the hot spots logged "
+                f"above), or raise --memory-limit-mb"
+            )
 
 
 class HotSpots:

@@ -90,6 +90,10 @@ class RunnerCollector(Collector):
         yield gauge("crawlpipe_rss_bytes", "resident memory of the process", self._process.memory_info().rss)
         yield gauge("crawlpipe_memory_soft_limit_bytes", "RSS above which input pauses",
                     r.memory.soft_limit_bytes)
+        yield gauge("crawlpipe_memory_limit_bytes", "RSS above which, after reclaiming, the stage stops (exit 4)",
+                    r.memory.limit_bytes)
+        yield gauge("crawlpipe_memory_over_budget", "1 while RSS is above the soft limit (the budget by default)",
+                    int(r.memory.over_budget))
         paused = GaugeMetricFamily("crawlpipe_paused", "1 while input is paused for this reason",
                                    labels=["stage", "reason"])
         reasons = r.pauses.reasons

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 
+from stages.core import fetch_buffers
+
 log = logging.getLogger("crawlpipe.pausing")
 
 REASONS = ("window", "lag", "memory", "shutdown")
@@ -60,6 +62,7 @@ class PauseState:
             to_pause = assigned - self._consumer.paused()
             if to_pause:
                 self._consumer.pause(*to_pause)
+                fetch_buffers.release(self._consumer, to_pause)
         else:
             paused = self._consumer.paused()
             if paused:

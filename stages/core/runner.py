@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from stages.core import kafka
+from stages.core import fetch_buffers, kafka
 from stages.core.codecs import TopicCodecs
 from stages.core.envelope import Envelope
+from stages.core.errors import MemoryExhausted
 from stages.core.lag import LagWatcher
 from stages.core.memory import (
     HotSpots,
@@ -84,8 +85,8 @@ class StageRunner:
         self.client_id = client_id or f"crawlpipe-{stage.name}-{os.getpid()}"
         self.window = Window(max_messages=config.max_in_flight, max_bytes=config.max_in_flight_bytes)
         self.tracker = OffsetTracker()
-        self.counts = Counts()
         self.hot_spots = HotSpots()
+        self.counts = Counts()
         self._tasks: dict[asyncio.Task[None], frozenset[TopicPartition]] = {}
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
@@ -97,8 +98,10 @@ class StageRunner:
                              linger_seconds=kafka_config.producer_linger_ms / 1000,
                              codecs=TopicCodecs.of(kafka_config))
         self.pauses = PauseState(self.consumer, stage.name)
-        self.limit_bytes = effective_limit_bytes(config, cgroup_limit_bytes())
-        self.memory = MemoryGuard(config, self.limit_bytes, self.window, self.pauses)
+        self.planned = budget(config, kafka_config, output_ratio=stage.output_ratio,
+                              stage_bytes=stage.extra_memory_bytes(config))
+        self.limit_bytes = effective_limit_bytes(config, cgroup_limit_bytes(), self.planned)
+        self.memory = MemoryGuard(config, self.planned, self.limit_bytes, self.window, self.pauses, self.hot_spots)
         downstream = stage.downstream
         self.lag = LagWatcher(config, downstream, self.admin, self.consumer, self.pauses) if downstream else None
         if downstream and self.lag:
@@ -117,9 +120,7 @@ class StageRunner:
 
     async def run(self) -> None:
         """Run until stopped by a signal or ``request_stop``; raise what made the stage fail."""
-        planned = budget(self.config, self.kafka_config, output_ratio=self.stage.output_ratio,
-                         stage_bytes=self.stage.extra_memory_bytes(self.config))
-        check_budget(self.stage.name, planned, self.limit_bytes)
+        check_budget(self.stage.name, self.planned, self.limit_bytes)
         keep_freed_heap(self.config.malloc_keep_mb * MIB)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -138,7 +139,7 @@ class StageRunner:
                 await self.metrics.start()
             background.append(asyncio.create_task(self._commit_loop()))
             if self.memory.enabled:
-                background.append(asyncio.create_task(self.memory.run()))
+                background.append(asyncio.create_task(self._guard_memory()))
             if self.lag and self.lag.enabled:
                 # Start paused if the stage downstream is already behind.
                 await self.lag.check()
@@ -164,6 +165,19 @@ class StageRunner:
                                                 max_records=self.window.free_messages)
             self._admit_batch(batch)
 
+    async def _guard_memory(self) -> None:
+        try:
+            await self.memory.run()
+        except MemoryExhausted as exc:
+            log.error("%s %s", self.stage.name, exc)
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        """Stop the stage, committing only what is finished, and have ``run`` raise ``exc``."""
+        if self._failure is None:
+            self._failure = exc
+        self._stopping.set()
+
     async def _wait_for_room(self) -> None:
         room = asyncio.ensure_future(self.window.wait_for_room())
         stop = asyncio.ensure_future(self._stopping.wait())
@@ -182,6 +196,7 @@ class StageRunner:
             for record in records:
                 if self.until is not None and record.offset >= self.until.get(tp, 0):
                     # Past the end of a bounded run: nothing more to do on this partition.
+                    fetch_buffers.release(self.consumer, (tp,))
                     self.consumer.pause(tp)
                     break
                 envelope = Envelope(record.topic, record.partition, record.offset, record.key,
@@ -190,6 +205,8 @@ class StageRunner:
                 size = envelope.size
                 if not self.window.has_room(size):
                     # Leave the rest of this partition in Kafka, not in RAM.
+                    # Release first: the seek drops aiokafka's buffer, half read.
+                    fetch_buffers.release(self.consumer, (tp,))
                     self.consumer.seek(tp, record.offset)
                     break
                 entry = (envelope, tp, size, self._admit(tp, record.offset, size))
@@ -228,9 +245,7 @@ class StageRunner:
             raise
         except Exception as exc:  # a bug or a broker failure: stop, commit nothing unacknowledged
             log.exception("%s failed on %s", self.stage.name, admitted[0][0].where())
-            if self._failure is None:
-                self._failure = exc
-            self._stopping.set()
+            self._fail(exc)
         finally:
             self.window.release(sum(size for _, _, size, _ in admitted), messages=len(admitted))
 
@@ -276,6 +291,7 @@ class StageRunner:
         await self.commit()
         await self.stage.stop()
         await kafka.close(self.producer, self.kafka_config)
+        fetch_buffers.release_all(self.consumer)
         await kafka.close(self.consumer, self.kafka_config)
         await kafka.close(self.admin, self.kafka_config)
         if self.metrics:
@@ -295,6 +311,7 @@ class _Rebalance(ConsumerRebalanceListener):
         if not revoked:
             return
         await self._runner.drain(set(revoked), REBALANCE_DRAIN_SECONDS)
+        fetch_buffers.release(self._runner.consumer, revoked)
         final = self._runner.tracker.revoke(set(revoked))
         await self._runner.commit(final)
         log.info("%s rebalance: revoked %s", self._runner.stage.name, _names(revoked))

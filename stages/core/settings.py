@@ -244,9 +244,14 @@ class RunnerConfig:
     lag_high_water_bytes: int = setting(1024 * MIB, "pause input when the downstream lag exceeds these bytes")
     lag_low_water_bytes: int = setting(512 * MIB, "resume input when the downstream byte lag falls below")
     lag_check_interval_seconds: float = setting(2.0, "how often downstream lag is read; 0 turns the watcher off")
-    memory_limit_mb: int = setting(1024, "hard memory limit (MB) when no cgroup limit applies")
-    memory_soft_limit_mb: int = setting(0, "RSS (MB) above which input pauses and the window shrinks; "
-                                           "0 = 80% of the memory limit")
+    memory_limit_mb: int = setting(
+        0, "hard memory limit (MB): RSS still above it after a full collection and heap trim stops the stage "
+           "with exit code 4; 0 = the cgroup limit where one applies, else 1.5 x the budget logged at start"
+    )
+    memory_soft_limit_mb: int = setting(
+        0, "RSS (MB) above which input pauses, the window shrinks, cycles are collected and the heap trimmed; "
+           "0 = the budget logged at start"
+    )
     memory_overhead_mb: int = setting(80, "fixed memory of a stage process (interpreter, libraries)")
     memory_check_interval_seconds: float = setting(1.0, "how often RSS is read; 0 turns the guard off")
     malloc_keep_mb: int = setting(
@@ -254,7 +259,8 @@ class RunnerConfig:
            "0 keeps glibc's defaults"
     )
     gc_young_threshold: int = setting(
-        20_000, "allocations between runs of Python's cycle collector (its default is 700); 0 keeps the default"
+        0, "allocations between runs of Python's cycle collector; 0 keeps Python's own pace (700). A pace the "
+           "stage's allocations never reach leaves every reference cycle in memory"
     )
     nice: int = setting(
         0, "CPU priority, as nice(1) counts: stages that mostly wait (fetcher, sink: 10) give a core "
@@ -270,7 +276,8 @@ class RunnerConfig:
                 self.lag_low_water_messages, "must not exceed --lag-high-water-messages")
         require(self.lag_low_water_bytes <= self.lag_high_water_bytes, "lag_low_water_bytes",
                 self.lag_low_water_bytes, "must not exceed --lag-high-water-bytes")
-        require(self.memory_limit_mb > 0, "memory_limit_mb", self.memory_limit_mb, "must be positive")
+        require(self.memory_limit_mb >= 0, "memory_limit_mb", self.memory_limit_mb,
+                "must be 0 (automatic) or positive")
         require(0 <= self.nice <= 19, "nice", self.nice, "must be between 0 and 19")
         require(self.malloc_keep_mb >= 0, "malloc_keep_mb", self.malloc_keep_mb, "must be 0 (off) or positive")
         require(0 <= self.memory_soft_limit_mb, "memory_soft_limit_mb", self.memory_soft_limit_mb,

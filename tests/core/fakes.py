@@ -12,6 +12,8 @@ class FakeConsumer:
 
     def __init__(self) -> None:
         self._paused: set[TopicPartition] = set()
+        # As an unstarted aiokafka consumer: no fetcher, so no buffered fetch results.
+        self._fetcher = None
 
     def assignment(self) -> set[TopicPartition]:
         return set(TPS)

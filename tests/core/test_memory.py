@@ -36,10 +36,19 @@ def test_the_cgroup_limit_wins_when_lower(tmp_path):
     limit_file = tmp_path / "memory.max"
     limit_file.write_text("268435456\n")
     assert cgroup_limit_bytes(limit_file) == 256 * MIB
-    assert effective_limit_bytes(RunnerConfig(memory_limit_mb=1024), cgroup_limit_bytes(limit_file)) == 256 * MIB
+    planned = budget(RunnerConfig(), KafkaConfig(), output_ratio=1.0)
+    assert effective_limit_bytes(RunnerConfig(memory_limit_mb=1024), cgroup_limit_bytes(limit_file), planned) \
+        == 256 * MIB
+    assert effective_limit_bytes(RunnerConfig(), cgroup_limit_bytes(limit_file), planned) == 256 * MIB
     limit_file.write_text("max\n")
     assert cgroup_limit_bytes(limit_file) is None
     assert cgroup_limit_bytes(tmp_path / "absent") is None
+
+
+def test_without_a_cgroup_limit_the_hard_limit_is_the_configured_one_or_half_again_the_budget():
+    planned = budget(RunnerConfig(), KafkaConfig(), output_ratio=1.0)
+    assert effective_limit_bytes(RunnerConfig(memory_limit_mb=700), None, planned) == 700 * MIB
+    assert effective_limit_bytes(RunnerConfig(), None, planned) == planned.total_bytes * 3 // 2
 
 
 FAULTS_PER_PAGE = """

@@ -2,41 +2,83 @@
 
 from __future__ import annotations
 
-from stages.core.memory import HotSpots, MemoryGuard
+import gc
+import tracemalloc
+
+import pytest
+
+from stages.core.errors import MemoryExhausted
+from stages.core.memory import HotSpots, MemoryGuard, budget
 from stages.core.pausing import PauseState
-from stages.core.settings import MIB, RunnerConfig
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.window import Window
 from tests.core.fakes import FakeConsumer
 
 
+def guard(window: Window, *, soft_mb: int, limit_bytes: int = 1 << 40) -> MemoryGuard:
+    runner = RunnerConfig(memory_soft_limit_mb=soft_mb)
+    planned = budget(runner, KafkaConfig(), output_ratio=1.0)
+    return MemoryGuard(runner, planned, limit_bytes, window, PauseState(FakeConsumer(), "parser"), HotSpots(top=3))
+
+
+@pytest.fixture(autouse=True)
+def no_tracing_left_behind():
+    yield
+    tracemalloc.stop()
+
+
 def test_rss_above_the_soft_limit_pauses_and_shrinks_the_window_until_it_falls_back():
     window = Window(max_messages=64, max_bytes=MIB)
-    pauses = PauseState(FakeConsumer(), "parser")
     # A soft limit of 1 MB: this very process is above it.
-    guard = MemoryGuard(RunnerConfig(memory_soft_limit_mb=1), 1024 * MIB, window, pauses)
-    guard.check()
-    guard.check()
-    assert pauses.reasons == {"memory"}
+    memory = guard(window, soft_mb=1)
+    memory.check()
+    memory.check()
+    assert memory._pauses.reasons == {"memory"} and memory.over_budget
     assert window.limit_messages == 16
     # RSS falls below the low mark (here: the limit is raised): the window grows back, then input resumes.
-    guard.soft_limit_bytes = guard.low_mark_bytes = 1 << 40
-    guard.check()
-    assert window.limit_messages == 32 and pauses.paused
-    guard.check()
-    assert window.limit_messages == 64 and not pauses.paused
+    memory.soft_limit_bytes = memory.low_mark_bytes = 1 << 40
+    memory.check()
+    assert window.limit_messages == 32 and memory._pauses.paused
+    memory.check()
+    assert window.limit_messages == 64 and not memory._pauses.paused and not memory.over_budget
+
+
+def test_over_the_soft_limit_the_guard_collects_cycles_and_logs_where_memory_grew_once(caplog, request):
+    window = Window(max_messages=64, max_bytes=MIB)
+    memory = guard(window, soft_mb=1)
+    memory.check()
+    assert tracemalloc.is_tracing()
+    # Only the guard may collect: with the collector on, it could free the cycles by itself.
+    gc.disable()
+    request.addfinalizer(gc.enable)
+    cycles = []
+    for _ in range(200):
+        node: dict[str, object] = {"payload": bytearray(50_000)}
+        node["self"] = node
+        cycles.append(node)
+    rss_with_cycles = memory._read()
+    del cycles
+    with caplog.at_level("WARNING", logger="crawlpipe.memory"):
+        memory.check()
+        memory.check()
+    assert memory.rss_bytes < rss_with_cycles - 5 * MIB, "the 10 MB held in reference cycles was not freed"
+    assert [r.message.startswith("memory hot spots") for r in caplog.records].count(True) == 1
+    assert not tracemalloc.is_tracing()
+
+
+def test_rss_above_the_hard_limit_after_reclaiming_stops_the_stage_naming_the_budget():
+    window = Window(max_messages=64, max_bytes=MIB)
+    memory = guard(window, soft_mb=1, limit_bytes=2 * MIB)
+    with pytest.raises(MemoryExhausted, match=r"hard memory limit of 2 MB .* budget is \d+ MB = window"):
+        memory.check()
 
 
 def test_hot_spots_start_tracing_then_report_top_allocations_and_growth():
-    import tracemalloc
-
     spots = HotSpots(top=3)
-    try:
-        assert "started" in spots.report()
-        kept = [bytearray(1000) for _ in range(1000)]
-        first = spots.report()
-        assert "top allocations:" in first and "growth" not in first
-        kept += [bytearray(1000) for _ in range(1000)]
-        assert "growth since the last report:" in spots.report()
-    finally:
-        tracemalloc.stop()
+    assert "started" in spots.report()
+    kept = [bytearray(1000) for _ in range(1000)]
+    first = spots.report()
+    assert "top allocations:" in first and "growth" not in first
+    kept += [bytearray(1000) for _ in range(1000)]
+    assert "growth since the last report:" in spots.report()
     assert kept
