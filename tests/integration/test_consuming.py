@@ -22,7 +22,8 @@ from stages.tools.publish import publish
 from tests.conftest import ROOT, StageProcesses
 from tests.integration.test_pipeline import read_topic
 
-pytestmark = pytest.mark.kafka
+# Installing a virtual environment's packages takes minutes on a busy machine, past the default 120 s.
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 
 DOCS = (ROOT / "docs" / "consuming.md").read_text()
 

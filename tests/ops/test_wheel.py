@@ -24,7 +24,8 @@ from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from tests.conftest import ROOT, eventually, kafka_env
 
-pytestmark = pytest.mark.kafka
+# Installing a virtual environment's packages takes minutes on a busy machine, past the default 120 s.
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
