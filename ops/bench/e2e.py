@@ -45,26 +45,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from harness import (ROOT, Stages, add_shop_run_arguments, broker_pid, cpu_seconds, crawlpipe, free_port_pair,
+                     kafka_broker, machine, monitor_clients, nginx, shop_dir, tree_cpu_seconds)
+from scale import machine_busy_seconds
+from soak import committed
+
 import orjson
 import psutil
 from aiokafka import TopicPartition
-from harness import (
-    ROOT,
-    Stages,
-    add_shop_run_arguments,
-    broker_pid,
-    cpu_seconds,
-    crawlpipe,
-    free_port_pair,
-    kafka_broker,
-    machine,
-    monitor_clients,
-    nginx,
-    shop_dir,
-    tree_cpu_seconds,
-)
-from scale import machine_busy_seconds
-from soak import committed
 
 from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog

@@ -72,25 +72,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import psutil
-from harness import (
-    ROOT,
-    Stages,
-    add_shop_run_arguments,
-    broker_pid,
-    cpu_seconds,
-    crawlpipe,
-    free_port_pair,
-    kafka_broker,
-    machine,
-    monitor_clients,
-    nginx,
-    record_span_seconds,
-    shop_dir,
-    tree_cpu_seconds,
-)
+from harness import (ROOT, Stages, add_shop_run_arguments, broker_pid, cpu_seconds, crawlpipe, free_port_pair,
+                     kafka_broker, machine, monitor_clients, nginx, record_span_seconds, shop_dir, tree_cpu_seconds)
 from scale import machine_busy_seconds
 from soak import committed
+
+import psutil
 
 from stages.core import kafka
 from stages.core.settings import KafkaConfig

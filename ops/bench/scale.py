@@ -27,24 +27,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import (ROOT, Stages, broker_pid, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, monitor_clients,
+                     shop)
+
 import psutil
 from aiokafka import TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
-from harness import (
-    ROOT,
-    Stages,
-    broker_pid,
-    cpu_seconds,
-    crawlpipe,
-    free_port_pair,
-    kafka_broker,
-    monitor_clients,
-    shop,
-)
 
 from stages.core import kafka
-from stages.core.messages import encode_page_headers, utc_now
 from stages.core.settings import KafkaConfig
+from stages.core.messages import encode_page_headers, utc_now
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.pages import render_listing
 
