@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -22,7 +21,7 @@ import pytest
 
 from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
-from tests.conftest import ROOT, eventually, kafka_env
+from tests.conftest import ROOT, eventually, kafka_env, sqlite_rows
 
 # Installing a virtual environment's packages takes minutes on a busy machine, past the default 120 s.
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
@@ -96,14 +95,8 @@ async def test_the_installed_wheel_runs_a_one_page_pipeline_without_the_source_t
                                      stderr=open(tmp_path / f"{name}.log", "wb"))
               for name in ("fetcher", "parser", "sink")}
     try:
-        def stored() -> set[tuple[str, str]]:
-            if not db.exists():
-                return set()
-            with sqlite3.connect(db) as conn:
-                try:
-                    return set(conn.execute("SELECT url, title FROM products"))
-                except sqlite3.OperationalError:
-                    return set()
+        def stored() -> set[tuple]:
+            return set(sqlite_rows(db, "SELECT url, title FROM products"))
         await eventually(lambda: len(stored()) >= len(expected), what="the page's products stored by the wheel")
         assert stored() == expected
     finally:
