@@ -1,7 +1,8 @@
 """``crawlpipe …``: the stages, topic set-up, publishing and inspection.
 
 Every setting can be given as ``--option``, as ``CRAWLPIPE_OPTION`` in the
-environment, or left at its default (``crawlpipe config`` lists them all).
+environment, in a ``crawlpipe.toml`` file, or left at its default
+(``crawlpipe config`` lists them all).
 """
 
 from __future__ import annotations
@@ -11,19 +12,35 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
-from stages.core import limits, logs, registry, settings
-from stages.core.config import KafkaConfig, RunnerConfig
+from stages.core import config_file, limits, logs, registry, settings
 from stages.core.errors import ConfigError
 from stages.core.limits import LimitsConfig
+from stages.core.logs import LogConfig
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
+from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.core.topics import TopicsConfig
 from stages.parser.settings import ParserConfig
 from stages.sink.settings import SinkConfig
 from stages.tools import exits
+
+#: Each registered stage's own settings classes (``stages/core/registry.py``), by stage name.
+STAGE_SETTINGS: dict[str, tuple[type, ...]] = {name: stage.settings for name, stage in registry.stages().items()}
+SHARED_SETTINGS: tuple[type, ...] = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig, LogConfig,
+                                     LimitsConfig)
+#: What each section of crawlpipe.toml may set: a stage's section also overrides shared settings for it.
+FILE_SECTIONS: dict[str, tuple[type, ...]] = {
+    config_file.SHARED: SHARED_SETTINGS,
+    **{stage: SHARED_SETTINGS + classes for stage, classes in STAGE_SETTINGS.items()},
+}
+#: The file section a command reads besides [shared]: a replay re-parses, so it runs as the parser.
+COMMAND_SECTION = {**{stage: stage for stage in STAGE_SETTINGS}, "replay": "parser"}
+
+T = TypeVar("T")
 
 log = logging.getLogger("crawlpipe")
 
@@ -37,22 +54,31 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING [env CRAWLPIPE_LOG_LEVEL]")
-    parser.add_argument("--log-format", default=None, choices=("plain", "json"),
-                        help="plain lines or JSON lines [env CRAWLPIPE_LOG_FORMAT]")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help=f"settings file (TOML) [env {config_file.ENV_NAME}; "
+                             f"default ./{config_file.DEFAULT_NAME} if it exists]")
+    settings.add_options(parser, LogConfig)
     parser.add_argument("--debug", action="store_true",
                         help="print the traceback of an error, not just its line [env CRAWLPIPE_DEBUG=1]")
+
+
+def _load(cls: type[T], args: argparse.Namespace, *, section: str | None = None,
+          defaults: Mapping[str, Any] | None = None) -> T:
+    """``cls`` from flags, environment, the config file's sections for this command, then defaults."""
+    file: config_file.ConfigFile = args.config_file
+    return settings.load(cls, args, defaults=defaults,
+                         file=file.values(section or COMMAND_SECTION.get(args.command)))
 
 
 def _stage_command(args: argparse.Namespace) -> int:
     from stages.core.runner import StageRunner
 
-    kafka_config = settings.load(KafkaConfig, args)
-    limits.configure(settings.load(LimitsConfig, args))
+    kafka_config = _load(KafkaConfig, args)
+    limits.configure(_load(LimitsConfig, args))
     stage_class = registry.stage(args.command)
-    stage = stage_class(kafka_config, *[settings.load(cls, args) for cls in stage_class.settings])
-    runner_config = settings.load(RunnerConfig, args, defaults=stage_class.runner_defaults)
-    metrics_config = settings.load(MetricsConfig, args)
+    stage = stage_class(kafka_config, *(_load(settings_class, args) for settings_class in stage_class.settings))
+    runner_config = _load(RunnerConfig, args, defaults=stage_class.runner_defaults)
+    metrics_config = _load(MetricsConfig, args)
     _lower_priority(runner_config.nice)
 
     async def serve() -> None:
@@ -72,15 +98,10 @@ def _lower_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
-def stage_settings() -> dict[str, tuple[type, ...]]:
-    """Each registered stage's own settings classes, by stage name."""
-    return {name: stage.settings for name, stage in registry.stages().items()}
-
-
 def _topics_command(args: argparse.Namespace) -> int:
     from stages.core import topics
 
-    outcome = _run(topics.create(settings.load(KafkaConfig, args), settings.load(TopicsConfig, args)))
+    outcome = _run(topics.create(_load(KafkaConfig, args), _load(TopicsConfig, args)))
     for name, state in outcome.items():
         print(f"{name}: {state}")
     return 0
@@ -90,7 +111,7 @@ def _publish_command(args: argparse.Namespace) -> int:
     from stages.tools.progress import counter
     from stages.tools.publish import publish
 
-    kafka_config = settings.load(KafkaConfig, args)
+    kafka_config = _load(KafkaConfig, args)
     # Bytes, decoded line by line: a line that is not UTF-8 is refused on its own (bad_encoding).
     stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     with stream, counter("published") as progress:
@@ -103,7 +124,7 @@ def _publish_command(args: argparse.Namespace) -> int:
 def _tail_command(args: argparse.Namespace) -> int:
     from stages.tools.tail import tail
 
-    _run(tail(settings.load(KafkaConfig, args), args.topic, from_beginning=args.from_beginning,
+    _run(tail(_load(KafkaConfig, args), args.topic, from_beginning=args.from_beginning,
               max_messages=args.max_messages, idle_seconds=args.idle_seconds))
     return 0
 
@@ -112,11 +133,11 @@ def _replay_command(args: argparse.Namespace) -> int:
     from stages.tools import replay
     from stages.tools.diff import render
 
-    kafka_config = settings.load(KafkaConfig, args)
-    parser_config = settings.load(ParserConfig, args)
+    kafka_config = _load(KafkaConfig, args)
+    parser_config = _load(ParserConfig, args)
     since = None if args.from_beginning else parse_since(args.since)
     if args.dry_run:
-        storage = settings.load(SinkConfig, args).storage
+        storage = _load(SinkConfig, args, section="sink").storage
         result = _run(replay.dry_run(kafka_config, parser_config, since=since, sample=args.sample,
                                      storage=storage))
         for line in render(result.diff, result.old, result.new):
@@ -127,9 +148,7 @@ def _replay_command(args: argparse.Namespace) -> int:
               f"unchanged={diff.unchanged} (of which {len(result.stale)} the sink would keep: stored from a newer "
               f"fetch); nothing was produced")
         return 0
-    from stages.parser.stage import ParserStage
-
-    runner_config = settings.load(RunnerConfig, args, defaults=ParserStage.runner_defaults)
+    runner_config = _load(RunnerConfig, args, defaults=registry.stage("parser").runner_defaults)
     group = replay.replay_group(kafka_config, args.group)
     from stages.tools.progress import counter
 
@@ -145,22 +164,24 @@ def _replay_command(args: argparse.Namespace) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     from stages.tools.supervise import supervise
 
-    replicas = {stage: getattr(args, f"{stage}s") for stage in stage_settings()}
+    replicas = {stage: getattr(args, f"{stage}s") for stage in STAGE_SETTINGS}
     env = {settings.env_name(name): str(value) for name, value in vars(args).items()
            if value is not None and name in _setting_names()}
-    metrics = settings.load(MetricsConfig, args)
+    if args.config_file.path is not None:
+        env[config_file.ENV_NAME] = str(args.config_file.path.resolve())
+    metrics = _load(MetricsConfig, args)
     env[settings.env_name("metrics_host")] = metrics.metrics_host
     wait = args.kafka_unreachable_exit_seconds or os.environ.get("CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS", "120")
     try:
         wait_seconds = float(wait)
     except ValueError:
         raise ConfigError(f"--kafka-unreachable-exit-seconds = {wait!r}: a number of seconds") from None
-    return _run(supervise(replicas, env, metrics_port=metrics.metrics_port, kafka_config=settings.load(KafkaConfig, args),
+    return _run(supervise(replicas, env, metrics_port=metrics.metrics_port, kafka_config=_load(KafkaConfig, args),
                           kafka_unreachable_exit_seconds=wait_seconds))
 
 
 def _setting_names() -> set[str]:
-    classes = (KafkaConfig, RunnerConfig, LimitsConfig, *[c for group in stage_settings().values() for c in group])
+    classes = (*SHARED_SETTINGS, *[c for group in STAGE_SETTINGS.values() for c in group])
     return {option.lstrip("-").replace("-", "_") for option, *_ in settings.describe(*classes)}
 
 
@@ -168,7 +189,7 @@ def _status_command(args: argparse.Namespace) -> int:
     from stages.tools.status import status
 
     try:
-        _run(status(settings.load(KafkaConfig, args), metrics=args.metrics, metrics_ports=args.metrics_ports,
+        _run(status(_load(KafkaConfig, args), metrics=args.metrics, metrics_ports=args.metrics_ports,
                     watch=args.watch, interval_seconds=args.interval_seconds))
     except KeyboardInterrupt:
         pass
@@ -179,7 +200,7 @@ def _dlq_command(args: argparse.Namespace) -> int:
     from stages.tools.dlq import summarise
     from stages.tools.printable import printable
 
-    kafka_config = settings.load(KafkaConfig, args)
+    kafka_config = _load(KafkaConfig, args)
     summaries = _run(summarise(kafka_config))
     if not summaries:
         print(f"{kafka_config.topic_dlq} is empty")
@@ -193,7 +214,7 @@ def _redrive_command(args: argparse.Namespace) -> int:
     from stages.tools.dlq import redrive
 
     since = parse_since(args.since) if args.since else None
-    result = _run(redrive(settings.load(KafkaConfig, args), args.error_class, since))
+    result = _run(redrive(_load(KafkaConfig, args), args.error_class, since))
     targets = ", ".join(f"{topic}: {count}" for topic, count in sorted(result.sent.items())) or "nothing"
     print(f"redrove {result.total} records of {args.error_class} ({targets}); skipped {result.skipped} "
           f"without a stage to return to; {result.missing} no longer in Kafka")
@@ -226,6 +247,14 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
     sub.set_defaults(func=_redrive_command)
 
 
+def stage_defaults() -> dict[str, Mapping[str, Any]]:
+    """Each stage's own defaults of shared settings, checked: an unknown name is an error."""
+    defaults = {stage: registry.stage(stage).runner_defaults for stage in STAGE_SETTINGS}
+    for values in defaults.values():
+        settings.resolve(RunnerConfig, env={}, defaults=values)
+    return defaults
+
+
 def _parse_command(args: argparse.Namespace) -> int:
     import orjson
 
@@ -254,30 +283,33 @@ def _read_file(path: str) -> bytes:
 
 
 def _config_command(args: argparse.Namespace) -> int:
-    classes = (KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig, TopicsConfig,
-               *[c for g in stage_settings().values() for c in g])
-    for cls in classes:
-        if args.markdown:
-            print(f"\n**{cls.__name__}**: {(cls.__doc__ or '').strip().splitlines()[0]}\n")
-            print("| option | environment | default | meaning |\n|---|---|---|---|")
-        for option, env, default, help_text in settings.describe(cls):
-            if args.markdown:
-                print(f"| `{option}` | `{env}` | `{default}` | {help_text} |")
-            else:
-                print(f"{option:36} {env:44} {default:>24}  {help_text}")
+    from stages.tools import settings_report
+
+    if args.markdown:
+        print(settings_report.reference_markdown(FILE_SECTIONS, stage_defaults()), end="")
+        return 0
+    stage = args.stage
+    classes = FILE_SECTIONS[stage or config_file.SHARED] if stage or args.effective else \
+        (*SHARED_SETTINGS, *[c for g in STAGE_SETTINGS.values() for c in g])
+    by_stage = stage_defaults()
+    own = by_stage[stage] if stage else {}
+    if not args.effective:
+        lines = settings_report.listing(classes, own, by_stage)
+    else:
+        file = args.config_file.values(stage)
+        lines = settings_report.effective([
+            item for cls in classes
+            for item in settings.resolve(cls, args, defaults=own if cls is RunnerConfig else None, file=file)
+        ])
+    for line in lines:
+        print(line)
     return 0
-
-
-def _shop_command(args: argparse.Namespace) -> int:
-    from stages.demoshop.server import serve
-
-    return serve(args.shop_parser, args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crawlpipe", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for stage, classes in stage_settings().items():
+    for stage, classes in STAGE_SETTINGS.items():
         sub = commands.add_parser(stage, help=f"run the {stage} stage")
         settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig, *classes)
         _common(sub)
@@ -322,16 +354,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=_replay_command)
 
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
-    for stage in stage_settings():
+    for stage in STAGE_SETTINGS:
         sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
     sub.add_argument("--kafka-unreachable-exit-seconds", default=None, metavar="SECONDS",
                      help="stop every stage and exit 3 when Kafka stays unreachable this long "
                           "[env CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS; default 120]")
     settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig,
-                         *[c for g in stage_settings().values() for c in g])
+                         *[c for g in STAGE_SETTINGS.values() for c in g])
     _common(sub)
     sub.set_defaults(func=_run_command)
     _add_operations(commands)
+
+    sub = commands.add_parser("config", help="list every setting, its environment variable and default")
+    sub.add_argument("--markdown", action="store_true",
+                     help="as Markdown tables (the reference in docs/configuration.md)")
+    sub.add_argument("--stage", choices=tuple(STAGE_SETTINGS), default=None,
+                     help="the shared and own settings of this stage, with the defaults it really runs with")
+    sub.add_argument("--effective", action="store_true",
+                     help="each value as this command's flags, the environment, the file and the defaults make "
+                          "it, and where it came from")
+    settings.add_options(sub, *[c for c in SHARED_SETTINGS if c is not LogConfig],
+                         *[c for g in STAGE_SETTINGS.values() for c in g])
+    _common(sub)
+    sub.set_defaults(func=_config_command)
 
     sub = commands.add_parser("parse", help="what the parser would extract from one saved page, field by field")
     sub.add_argument("--url", required=True, help="the URL the page was fetched from (links resolve against it, "
@@ -340,27 +385,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--charset", default=None, help="the charset the HTTP Content-Type header named, if any")
     sub.add_argument("--json", action="store_true", help="JSON lines {record, sources} instead of a table")
     sub.add_argument("file", help="the saved page, plain or gzip; - reads stdin")
+    _common(sub)
     sub.set_defaults(func=_parse_command)
 
-    sub = commands.add_parser("config", help="list every setting, its environment variable and default")
-    sub.add_argument("--markdown", action="store_true", help="as Markdown tables (the README's reference)")
-    sub.set_defaults(func=_config_command)
-
-    from stages.demoshop.server import add_arguments
-
-    sub = commands.add_parser("shop", help="serve the demo shop on 127.0.0.1, printing its base URL")
-    add_arguments(sub)
-    sub.set_defaults(func=_shop_command, shop_parser=sub)
+    commands.add_parser("shop", help="serve the demo shop on 127.0.0.1 (crawlpipe shop --help); "
+                                     "--print-rules prints its parser rules file")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["shop"]:
+        # argparse's REMAINDER drops options that come first (`shop --pages 3`): the shop parses its own.
+        from stages.demoshop.server import main as shop_main
+
+        return shop_main(argv[1:])
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
 
     def command() -> int:
-        logs.configure(getattr(args, "log_level", None) or os.environ.get("CRAWLPIPE_LOG_LEVEL", "INFO"),
-                       getattr(args, "log_format", None) or os.environ.get("CRAWLPIPE_LOG_FORMAT", "plain"))
+        path = config_file.locate(getattr(args, "config", None), os.environ, Path.cwd())
+        args.config_file = config_file.read(path, FILE_SECTIONS)
+        logs.configure(_load(LogConfig, args))
         return handler(args)
 
     return exits.run(args.command, command, debug=exits.debugging(args))

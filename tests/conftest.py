@@ -2,8 +2,10 @@
 
 The broker is started by the project's own ``ops/kafka/start`` on a free
 port with its own data directory, so two runs never collide, and stopped at
-the end. ``CRAWLPIPE_TEST_BOOTSTRAP`` points the suite at a running broker
-instead (handy while developing).
+the end. It has a second, SASL_SSL listener with certificates made for the
+run (``ops/kafka/certs``) for the secured-cluster tests.
+``CRAWLPIPE_TEST_BOOTSTRAP`` points the suite at a running broker instead
+(handy while developing; the secured-cluster tests are then skipped).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.core.topics import TopicsConfig, create
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,25 +37,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Broker:
+    """The session's broker: its PLAINTEXT address, and its SASL_SSL address with the CA that signed it."""
+
+    bootstrap: str
+    secure_bootstrap: str | None = None
+    ca_file: Path | None = None
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     given = os.environ.get("CRAWLPIPE_TEST_BOOTSTRAP")
     if given:
-        yield given
+        yield Broker(given)
         return
     data_dir = tmp_path_factory.mktemp("kafka")
-    port = free_port()
-    controller = free_port()
+    tls_dir = data_dir / "tls"
+    subprocess.run([sys.executable, str(ROOT / "ops/kafka/certs"), "--dir", str(tls_dir)], check=True, timeout=60)
+    port, controller, secure = free_port(), free_port(), free_port()
     started = subprocess.run(
         [str(ROOT / "ops/kafka/start"), "--data-dir", str(data_dir), "--port", str(port),
-         "--controller-port", str(controller)],
-        capture_output=True, text=True, timeout=180,
+         "--controller-port", str(controller), "--sasl-ssl-port", str(secure), "--tls-dir", str(tls_dir)],
+        capture_output=True, text=True, timeout=180, check=False,
     )
     assert started.returncode == 0, f"broker did not start:\n{started.stdout}\n{started.stderr}"
     try:
-        yield started.stdout.strip().splitlines()[-1]
+        yield Broker(started.stdout.strip().splitlines()[-1], f"127.0.0.1:{secure}", tls_dir / "ca.pem")
     finally:
         subprocess.run([str(ROOT / "ops/kafka/stop"), "--data-dir", str(data_dir)], timeout=60, check=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: Broker) -> str:
+    return kafka_broker.bootstrap
 
 
 async def fresh_kafka_config(bootstrap: str, partitions: int = 2) -> KafkaConfig:

@@ -54,7 +54,7 @@ import orjson
 import psutil
 from aiokafka import TopicPartition
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 
 CRAWLERS = ("crawlpipe", "single_process", "scrapy")

@@ -80,7 +80,7 @@ from soak import committed
 import psutil
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 
 CONTENDERS = ("crawlpipe", "bare_aiohttp", "crawlpipe_engine")
@@ -137,7 +137,7 @@ async def bare_loop(urls: list[str], concurrency: int, engine: bool) -> dict[str
 
     if engine:
         from stages.fetcher.client import HttpFetcher
-        from stages.fetcher.config import FetchConfig
+        from stages.fetcher.settings import FetchConfig
 
         config = FetchConfig(allowed_networks=("127.0.0.0/8",), max_connections_per_host=concurrency,
                              max_connections=max(concurrency, DEFAULT_CAP))

@@ -37,7 +37,7 @@ from aiokafka import TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import ConsumerRecord
 
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.memory import pace_collector
 from stages.core.messages import encode_page_headers

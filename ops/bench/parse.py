@@ -34,7 +34,7 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError
 from selectolax.lexbor import LexborHTMLParser
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.core.messages import encode_page_headers, utc_now
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.pages import render_listing

@@ -59,7 +59,7 @@ from harness import (
 )
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.core.messages import encode_page_headers, encode_url, utc_now
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.pages import render_listing

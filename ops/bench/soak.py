@@ -33,7 +33,7 @@ from harness import ROOT, Stages, crawlpipe, growth_per_100k, kafka_broker, moni
 from aiokafka import TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 
 STAGES = ("fetcher", "parser", "sink")

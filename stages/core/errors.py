@@ -70,3 +70,10 @@ class MemoryExhausted(CrawlpipeError):
     """RSS stayed above the hard memory limit after reclaiming: the stage stops cleanly (exit code 4)."""
 
     error_class = "memory"
+
+
+class KafkaAuthenticationFailed(KafkaUnavailable):
+    """The broker refused the SASL credentials; trying again with the same ones cannot help."""
+
+    error_class = "kafka_authentication"
+    retriable = False

@@ -11,18 +11,26 @@ with the fetcher that has been serving it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import (
+    StickyPartitionAssignor,
+)
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from stages.core.config import KafkaConfig
-from stages.core.errors import KafkaUnavailable, MissingTopics
+from stages.core.diagnosis import diagnose
+from stages.core.errors import MissingTopics
+from stages.core.security import client_options
+from stages.core.settings import KafkaConfig
 
 log = logging.getLogger("crawlpipe.kafka")
+
+#: Longest wait for a stopped client's TLS connections to finish closing (see ``close``).
+TLS_CLOSE_SECONDS = 5.0
 
 
 def consumer(config: KafkaConfig, *topics: str, group: str | None, client_id: str,
@@ -42,20 +50,23 @@ def consumer(config: KafkaConfig, *topics: str, group: str | None, client_id: st
         heartbeat_interval_ms=max(1000, int(config.session_timeout_seconds * 1000) // 3),
         isolation_level="read_committed",
         partition_assignment_strategy=(StickyPartitionAssignor,),
+        **client_options(config),
     )
 
 
 def producer(config: KafkaConfig, *, client_id: str) -> AIOKafkaProducer:
+    """The producer; records sent through ``Output`` are compressed per topic (``codecs.py``), others as pages."""
     return AIOKafkaProducer(
         bootstrap_servers=config.bootstrap,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        compression_type=None if config.compression == "none" else config.compression,
+        compression_type=None if config.compression_pages == "none" else config.compression_pages,
         linger_ms=config.producer_linger_ms,
         max_batch_size=config.producer_max_batch_bytes,
         max_request_size=config.max_request_bytes,
         request_timeout_ms=int(config.request_timeout_seconds * 1000),
+        **client_options(config),
     )
 
 
@@ -64,21 +75,39 @@ def admin(config: KafkaConfig, *, client_id: str) -> AIOKafkaAdminClient:
         bootstrap_servers=config.bootstrap,
         client_id=client_id,
         request_timeout_ms=int(config.request_timeout_seconds * 1000),
+        **client_options(config),
     )
 
 
 async def start(client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient,
                 config: KafkaConfig) -> None:
-    """Start a client, turning 'broker not there' into a message that says what to check."""
+    """Start a client, turning 'broker not there' or 'credentials refused' into a message that says what to check."""
     try:
         await client.start()
     except KafkaConnectionError as exc:
-        # Closed here, or it warns of an unclosed client on the way out of the command.
-        await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
-        raise KafkaUnavailable(
-            f"cannot reach Kafka at {config.bootstrap}: start a broker (ops/kafka/start) "
-            f"or set --bootstrap / CRAWLPIPE_BOOTSTRAP"
-        ) from exc
+        await close(client, config)
+        raise await diagnose(config) from exc
+
+
+async def close(client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient, config: KafkaConfig) -> None:
+    """Stop a client, waiting at most ``TLS_CLOSE_SECONDS`` for its TLS connections to close.
+
+    aiokafka waits for each connection's ``connection_lost``; over TLS, Python
+    waits up to 30 s for the broker's close_notify, which Kafka brokers do not
+    always send. A producer is flushed first, so the bound only cuts that
+    goodbye short: every request has been answered by then.
+    """
+    if isinstance(client, AIOKafkaProducer):
+        await client.flush()
+    closing = client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop()
+    if config.security_protocol not in ("SSL", "SASL_SSL"):
+        await closing
+        return
+    try:
+        await asyncio.wait_for(closing, TLS_CLOSE_SECONDS)
+    except TimeoutError:
+        log.debug("%s: TLS connections still closing after %.0f s; not waiting for them",
+                  type(client).__name__, TLS_CLOSE_SECONDS)
 
 
 async def topic_partitions(admin_client: AIOKafkaAdminClient, topic: str) -> list[TopicPartition]:

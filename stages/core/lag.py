@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from stages.core import kafka
-from stages.core.config import RunnerConfig
 from stages.core.pausing import PauseState
+from stages.core.settings import RunnerConfig
 
 log = logging.getLogger("crawlpipe.lag")
 

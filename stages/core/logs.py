@@ -8,11 +8,27 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 
 import orjson
 
-from stages.core.errors import ConfigError
 from stages.core.ratelimited_log import RepeatFilter
+from stages.core.settings import require, setting
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+FORMATS = ("plain", "json")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogConfig:
+    """Log lines: how many, and in which format."""
+
+    log_level: str = setting("INFO", "least severe level logged: DEBUG, INFO, WARNING or ERROR")
+    log_format: str = setting("plain", "plain lines for people, or json lines for log pipelines")
+
+    def __post_init__(self) -> None:
+        require(self.log_level.upper() in LEVELS, "log_level", self.log_level, "one of " + ", ".join(LEVELS))
+        require(self.log_format in FORMATS, "log_format", self.log_format, "one of " + ", ".join(FORMATS))
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,24 +44,17 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(document).decode()
 
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def configure(level: str = "INFO", fmt: str = "plain", repeat_seconds: float = 30.0) -> None:
-    """Log to stderr at ``level``; a line repeated within ``repeat_seconds`` is folded into a count."""
-    if level.upper() not in LEVELS:
-        raise ConfigError(f"--log-level / CRAWLPIPE_LOG_LEVEL = {level!r}: one of {', '.join(LEVELS)}")
-    if fmt not in ("plain", "json"):
-        raise ConfigError(f"--log-format / CRAWLPIPE_LOG_FORMAT = {fmt!r}: plain or json")
+def configure(config: LogConfig, repeat_seconds: float = 30.0) -> None:
+    """Log to stderr; a line repeated within ``repeat_seconds`` is folded into a count (an outage is quiet)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RepeatFilter(repeat_seconds))
-    if fmt == "json":
+    if config.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(config.log_level.upper())
     # aiokafka logs every coordinator hiccup at ERROR/WARNING while a group forms.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.CRITICAL)

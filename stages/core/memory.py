@@ -32,9 +32,9 @@ from pathlib import Path
 
 import psutil
 
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.errors import ConfigError, MemoryExhausted
 from stages.core.pausing import PauseState
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.window import Window
 
 log = logging.getLogger("crawlpipe.memory")

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from stages.core import dlq
+from stages.core.codecs import TopicCodecs
 from stages.core.envelope import Envelope
 from stages.core.errors import CrawlpipeError
 from stages.core.fastpath.packing import BatchPacker, Record
@@ -53,8 +54,8 @@ class OutputCounts:
 
 class Output:
     def __init__(self, producer: AIOKafkaProducer, *, stage: str, dlq_topic: str, linger_seconds: float,
-                 health: Health | None = None) -> None:
-        self._packer = BatchPacker(producer, linger_seconds=linger_seconds)
+                 health: Health | None = None, codecs: TopicCodecs | None = None) -> None:
+        self._packer = BatchPacker(producer, linger_seconds=linger_seconds, codecs=codecs)
         self._health = health or Health(stage)
         self._resends: set[asyncio.Task[None]] = set()
         self._stage = stage

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.core.lag import Downstream
 from stages.core.stage import Stage
 

@@ -28,10 +28,10 @@ from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from stages.core import background, fetch_buffers, isolation, kafka, registry
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
+from stages.core.codecs import TopicCodecs
 from stages.core.deadline import within
-from stages.core.errors import CrawlpipeError, MemoryExhausted
 from stages.core.envelope import Envelope
+from stages.core.errors import CrawlpipeError, MemoryExhausted
 from stages.core.health import Health
 from stages.core.lag import LagWatcher
 from stages.core.memory import (
@@ -49,6 +49,7 @@ from stages.core.offsets import OffsetTracker
 from stages.core.output import Output, Record
 from stages.core.pausing import PauseState
 from stages.core.revoking import cancel_revoked
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Stage, StageContext
 from stages.core.supervision import Supervisor
 from stages.core.window import Window
@@ -116,7 +117,8 @@ class StageRunner:
         self.producer = kafka.producer(kafka_config, client_id=self.client_id)
         self.admin = kafka.admin(kafka_config, client_id=self.client_id)
         self.output = Output(self.producer, stage=stage.name, dlq_topic=kafka_config.topic_dlq,
-                             linger_seconds=kafka_config.producer_linger_ms / 1000, health=self.health)
+                             linger_seconds=kafka_config.producer_linger_ms / 1000, health=self.health,
+                             codecs=TopicCodecs.of(kafka_config))
         self.pauses = PauseState(self.consumer, stage.name)
         self.planned = budget(config, kafka_config, output_ratio=stage.output_ratio,
                               stage_bytes=stage.memory_bytes(config))
@@ -386,10 +388,10 @@ class StageRunner:
             await asyncio.gather(*handling, return_exceptions=True)
         await within(self.commit(), f"{self.stage.name} final commit")
         await self.stage.stop()
-        await within(self.producer.stop(), f"{self.stage.name} producer stop")
+        await within(kafka.close(self.producer, self.kafka_config), f"{self.stage.name} producer stop")
         fetch_buffers.release_all(self.consumer)
-        await within(self.consumer.stop(), f"{self.stage.name} consumer stop")
-        await self.admin.close()
+        await within(kafka.close(self.consumer, self.kafka_config), f"{self.stage.name} consumer stop")
+        await kafka.close(self.admin, self.kafka_config)
         if self.metrics:
             await self.metrics.stop()
         log.info("%s stopped: consumed %d, finished %d, produced %d, dlq %d", self.stage.name,

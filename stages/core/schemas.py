@@ -1,5 +1,8 @@
 """Message validation against the JSON Schemas in ``schemas/``, compiled once.
 
+The schemas ship inside the package as ``stages.schemas`` (pyproject.toml maps
+the repository's ``schemas/`` there), so an installed wheel finds them too.
+
 jsonschema-rs validates in Rust, so the sink can validate every record it
 reads.
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 import jsonschema_rs
@@ -16,13 +19,12 @@ import orjson
 
 from stages.core.errors import SchemaError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 
 @functools.cache
 def validator(name: str) -> Any:
     """The compiled validator of ``schemas/<name>.schema.json``; formats (``date-time``: RFC 3339) are checked."""
-    schema = orjson.loads((SCHEMA_DIR / f"{name}.schema.json").read_bytes())
+    schema = orjson.loads((files("stages.schemas") / f"{name}.schema.json").read_bytes())
     return jsonschema_rs.validator_for(schema, validate_formats=True)
 
 

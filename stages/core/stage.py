@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
-from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.health import Health
+from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.core.window import Window
 
 Headers = list[tuple[str, bytes]]

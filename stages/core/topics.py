@@ -10,9 +10,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from stages.core import kafka
-from stages.core.config import MIB, KafkaConfig
 from stages.core.errors import ConfigError
-from stages.core.settings import require, setting
+from stages.core.settings import MIB, KafkaConfig, require, setting
 
 log = logging.getLogger("crawlpipe.topics")
 
@@ -77,7 +76,7 @@ async def create(kafka_config: KafkaConfig, topics: TopicsConfig) -> dict[str, s
                 else:
                     outcome[name] = "created"
     finally:
-        await admin_client.close()
+        await kafka.close(admin_client, kafka_config)
     return {spec.name: outcome.get(spec.name, "exists") for spec in specs(kafka_config, topics)}
 
 
@@ -88,7 +87,7 @@ async def max_message_bytes(kafka_config: KafkaConfig, topic: str) -> int | None
     try:
         responses = await admin_client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     finally:
-        await admin_client.close()
+        await kafka.close(admin_client, kafka_config)
     for response in responses:
         for resource in response.resources:
             error_code, _message, _type, _name, entries = resource[:5]

@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib.resources import files
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -178,10 +179,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="catalog seed (default: 7)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default: 0)")
+    parser.add_argument("--print-rules", action="store_true",
+                        help="print the path of the shop's parser rules file (shipped in the package) and exit")
 
 
 def serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """Print the base URL and serve until SIGTERM/SIGINT."""
+    """Print the base URL and serve until SIGTERM/SIGINT (or print the rules file's path)."""
+    if args.print_rules:
+        print(files("stages.demoshop") / "rules.toml")
+        return 0
     try:
         catalog = Catalog(args.pages, args.seed)
     except ValueError as exc:

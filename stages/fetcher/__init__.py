@@ -8,6 +8,6 @@ engine the stage calls (``client.HttpFetcher``) and its parts, one job each:
 """
 
 from stages.fetcher.client import FetchedPage, HttpFetcher
-from stages.fetcher.config import FetchConfig
+from stages.fetcher.settings import FetchConfig
 
 __all__ = ["FetchConfig", "FetchedPage", "HttpFetcher"]

@@ -40,7 +40,6 @@ from stages.core.errors import BadMessage
 from stages.core.urls import normalize_url
 from stages.fetcher.addresses import AddressPolicy, GuardedResolver
 from stages.fetcher.body import BodyLimits, LargeBodyGate, read_body
-from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import (
     BAD_URL,
     CONNECTION,
@@ -58,6 +57,7 @@ from stages.fetcher.errors import (
 )
 from stages.fetcher.politeness import HostThrottle, Waiting, parse_retry_after
 from stages.fetcher.robots import RobotsCache, RobotsResponse
+from stages.fetcher.settings import FetchConfig
 from stages.fetcher.slowlane import SlowLane, Watch
 
 log = logging.getLogger("crawlpipe.fetcher")

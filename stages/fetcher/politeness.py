@@ -30,7 +30,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from stages.fetcher.config import FetchConfig
+from stages.fetcher.settings import FetchConfig
 
 # Statuses that mean "you are too fast for me", as opposed to "this page is broken".
 _DISTRESS_STATUSES = frozenset({429, 502, 503, 504})

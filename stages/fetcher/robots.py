@@ -26,7 +26,6 @@ from protego import Protego
 from yarl import URL
 
 from stages.core.errors import BadMessage, CrawlpipeError
-from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import (
     BAD_URL,
     DNS,
@@ -37,6 +36,7 @@ from stages.fetcher.errors import (
     TOO_MANY_REDIRECTS,
     RetriableFetchError,
 )
+from stages.fetcher.settings import FetchConfig
 
 
 @dataclass(frozen=True, slots=True)

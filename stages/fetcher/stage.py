@@ -33,17 +33,16 @@ from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any
 
-from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError, CrawlpipeError
 from stages.core.messages import decode_url, encode_page_headers, encode_url, host_key, utc_now
+from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.core.shorten import shorten
 from stages.core.stage import Emit, Stage, StageContext
 from stages.core.topics import max_message_bytes
 from stages.fetcher import metrics
 from stages.fetcher.budget import RepublishBudget
 from stages.fetcher.client import FetchedPage, HttpFetcher
-from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import (
     DEFERRED_TOO_OFTEN,
     SLOW_REQUEST,
@@ -51,7 +50,7 @@ from stages.fetcher.errors import (
     RetriableFetchError,
 )
 from stages.fetcher.repeats import RepeatFilter
-from stages.fetcher.settings import ScheduleConfig
+from stages.fetcher.settings import FetchConfig, ScheduleConfig
 
 # Room for the record's key and headers next to the body in one produce request.
 RECORD_OVERHEAD_BYTES = 64 * 1024

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.core.config import MIB
-from stages.core.settings import require, setting
+from stages.core.settings import MIB, require, setting
 
 
 @dataclass(frozen=True, kw_only=True)

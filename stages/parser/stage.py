@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError
 from stages.core.messages import decode_page_headers, encode_url
@@ -29,6 +29,7 @@ from stages.core.stage import Emit, Stage, StageContext
 from stages.core.urls import BadUrl, normalize_host
 from stages.parser import metrics
 from stages.parser.extract import ExtractedProduct, extract_page
+from stages.parser.followed import FollowedPages
 from stages.parser.ids import canonical_url
 from stages.parser.records import product_record
 from stages.parser.rules import RuleSet, load_rules
@@ -55,6 +56,7 @@ class ParserStage(Stage):
         self._config = config
         self._rules = self._load_rules()
         self._seen = BloomFilter(config.seen_capacity, config.seen_error_rate)
+        self._followed = FollowedPages(kafka_config) if config.follow_links else None
 
     def memory_bytes(self, runner: RunnerConfig) -> int:
         # One page is parsed at a time; its tree and products cost up to this.
@@ -64,10 +66,14 @@ class ParserStage(Stage):
         return load_rules(self._config.rules) if self._config.rules else None
 
     async def start(self, context: StageContext) -> None:
+        if self._followed is not None:
+            await self._followed.start()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_rules)
 
     async def stop(self) -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if self._followed is not None:
+            await self._followed.stop()
 
     def reload_rules(self) -> None:
         try:
@@ -90,7 +96,8 @@ class ParserStage(Stage):
         rules = ruleset.for_host(host) if ruleset else None
         # A page is never worth following back to (pagination links point both ways).
         self._seen.add(canonical_url(url_message["url"]))
-        with_links = self._config.follow_links and url_message["depth"] < self._config.max_depth
+        with_links = (self._config.follow_links and url_message["depth"] < self._config.max_depth
+                      and not (self._followed and self._followed.followed(envelope)))
         started = time.perf_counter()
         extraction = extract_page(envelope.value, url=page_url, header_charset=meta.get("charset"), rules=rules,
                                   with_links=with_links)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from stages.core.config import MIB, KafkaConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import TransientError
 from stages.core.messages import decode_json
+from stages.core.settings import MIB, KafkaConfig
 from stages.core.stage import Stage, StageContext
 from stages.sink.batcher import Batcher
 from stages.sink.settings import SinkConfig

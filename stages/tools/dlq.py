@@ -25,7 +25,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.tools.printable import printable
 
 Headers = list[tuple[str, bytes]]
@@ -84,7 +84,7 @@ async def _dlq_records(config: KafkaConfig) -> AsyncIterator[dict]:
     try:
         tps = await kafka.topic_partitions(admin, config.topic_dlq)
     finally:
-        await admin.close()
+        await kafka.close(admin, config)
     consumer = kafka.consumer(config, group=None, client_id="crawlpipe-dlq")
     await kafka.start(consumer, config)
     try:
@@ -96,7 +96,7 @@ async def _dlq_records(config: KafkaConfig) -> AsyncIterator[dict]:
                             "failed_at": "", "input": {"topic": ""}}
             yield document
     finally:
-        await consumer.stop()
+        await kafka.close(consumer, config)
 
 
 async def summarise(config: KafkaConfig) -> list[ClassSummary]:
@@ -148,9 +148,9 @@ async def redrive(config: KafkaConfig, error_class: str, since: datetime | None 
                 await (await producer.send(target, value, key=key, headers=headers or None))
                 result.sent[target] = result.sent.get(target, 0) + 1
         finally:
-            await reader.stop()
+            await kafka.close(reader, config)
     finally:
-        await producer.stop()
+        await kafka.close(producer, config)
     return result
 
 

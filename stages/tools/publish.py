@@ -20,10 +20,11 @@ from typing import IO
 import orjson
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.codecs import TopicCodecs
 from stages.core.errors import BadMessage, CrawlpipeError
 from stages.core.messages import encode_url
 from stages.core.output import Output, Record
+from stages.core.settings import KafkaConfig
 from stages.core.shorten import shorten
 from stages.core.urls import normalize_url
 
@@ -71,7 +72,7 @@ async def publish(kafka_config: KafkaConfig, lines: Iterable[bytes | str], *, er
     producer = kafka.producer(kafka_config, client_id="crawlpipe-publish")
     await kafka.start(producer, kafka_config)
     output = Output(producer, stage="publish", dlq_topic=kafka_config.topic_dlq,
-                    linger_seconds=kafka_config.producer_linger_ms / 1000)
+                    linger_seconds=kafka_config.producer_linger_ms / 1000, codecs=TopicCodecs.of(kafka_config))
     result = PublishResult()
     pending: list[Record] = []
     try:
@@ -100,7 +101,7 @@ async def publish(kafka_config: KafkaConfig, lines: Iterable[bytes | str], *, er
         if progress:
             progress(result.published)
     finally:
-        await producer.stop()
+        await kafka.close(producer, kafka_config)
     return result
 
 

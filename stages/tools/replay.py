@@ -32,10 +32,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError, CrawlpipeError
 from stages.core.runner import StageRunner
+from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.core.stage import StageContext
 from stages.core.window import Window
 from stages.parser.settings import ParserConfig
@@ -107,8 +107,8 @@ async def find_range(kafka_config: KafkaConfig, since: datetime | None) -> Repla
             # No record at or after the instant: that partition has nothing to replay.
             start = {tp: found[tp].offset if found[tp] is not None else end[tp] for tp in partitions}
     finally:
-        await admin.close()
-        await probe.stop()
+        await kafka.close(admin, kafka_config)
+        await kafka.close(probe, kafka_config)
     return ReplayRange(start=start, end=end)
 
 
@@ -123,7 +123,7 @@ async def reset_group(kafka_config: KafkaConfig, group: str, offsets: dict[Topic
         raise ConfigError(f"cannot reset the offsets of group {group!r} ({exc!r}): is another replay "
                           "running in it? Stop it, or give another --group") from exc
     finally:
-        await consumer.stop()
+        await kafka.close(consumer, kafka_config)
 
 
 async def replay(kafka_config: KafkaConfig, runner_config: RunnerConfig, parser_config: ParserConfig, *,
@@ -183,7 +183,7 @@ async def sample_pages(kafka_config: KafkaConfig, pages: ReplayRange, sample: in
                     consumer.pause(tp)
                     del pending[tp]
     finally:
-        await consumer.stop()
+        await kafka.close(consumer, kafka_config)
     return found
 
 

@@ -33,7 +33,7 @@ from rich.live import Live
 from rich.table import Table
 
 from stages.core import kafka
-from stages.core.config import MIB, KafkaConfig
+from stages.core.settings import MIB, KafkaConfig
 
 SCRAPE_TIMEOUT_SECONDS = 2.0
 # Narrower terminals get the compact layout.
@@ -98,9 +98,9 @@ async def read_kafka(config: KafkaConfig) -> tuple[list[TopicState], list[GroupL
         try:
             return await _read(config, admin, probe)
         finally:
-            await probe.stop()
+            await kafka.close(probe, config)
     finally:
-        await admin.close()
+        await kafka.close(admin, config)
 
 
 async def _read(config: KafkaConfig, admin: AIOKafkaAdminClient,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiokafka.errors import KafkaError
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.core.errors import KafkaUnavailable
 
 log = logging.getLogger("crawlpipe.run")

@@ -12,7 +12,7 @@ from typing import IO
 import orjson
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 
 
 def render(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
@@ -57,5 +57,5 @@ async def tail(kafka_config: KafkaConfig, topic: str, *, from_beginning: bool, m
                     printed += 1
             out.flush()
     finally:
-        await consumer.stop()
+        await kafka.close(consumer, kafka_config)
     return printed

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from stages.core.config import RunnerConfig
 from stages.core.lag import Downstream, LagWatcher
 from stages.core.pausing import PauseState
+from stages.core.settings import RunnerConfig
 from tests.core.fakes import TPS, FakeConsumer
 
 

@@ -7,9 +7,14 @@ import sys
 
 import pytest
 
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.errors import ConfigError
-from stages.core.memory import budget, cgroup_limit_bytes, check_budget, effective_limit_bytes
+from stages.core.memory import (
+    budget,
+    cgroup_limit_bytes,
+    check_budget,
+    effective_limit_bytes,
+)
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from tests.conftest import ROOT
 
 

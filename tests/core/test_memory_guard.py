@@ -7,10 +7,10 @@ import tracemalloc
 
 import pytest
 
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.errors import MemoryExhausted
 from stages.core.memory import HotSpots, MemoryGuard, budget
 from stages.core.pausing import PauseState
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.window import Window
 from tests.core.fakes import FakeConsumer
 

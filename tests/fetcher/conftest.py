@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stages.fetcher.client import HttpFetcher
-from stages.fetcher.config import FetchConfig
+from stages.fetcher.settings import FetchConfig
 from tests.fetcher.hostile import HostileServer
 
 MIB = 1024 * 1024

@@ -8,7 +8,7 @@ import pytest
 
 from stages.core.errors import ConfigError
 from stages.core.settings import env_name, load, option_name
-from stages.fetcher.config import FetchConfig
+from stages.fetcher.settings import FetchConfig
 
 pytestmark = pytest.mark.timeout(5)
 

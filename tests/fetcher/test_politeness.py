@@ -6,14 +6,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
 
-from stages.fetcher.config import FetchConfig
 from stages.fetcher.politeness import HostThrottle, Waiting, parse_retry_after
+from stages.fetcher.settings import FetchConfig
 
 pytestmark = pytest.mark.timeout(5)
 

@@ -11,9 +11,9 @@ from yarl import URL
 
 from stages.core.errors import BadMessage
 from stages.fetcher.client import HttpFetcher
-from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import RetriableFetchError
 from stages.fetcher.robots import RobotsCache, RobotsResponse
+from stages.fetcher.settings import FetchConfig
 from tests.fetcher.hostile import HostileServer
 
 pytestmark = pytest.mark.timeout(5)

@@ -10,7 +10,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from tests.conftest import StageProcesses, eventually
 
 PARTITIONS = 4

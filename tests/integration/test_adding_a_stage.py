@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stages import cli
 from stages.core import registry
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.core.envelope import Envelope
 from stages.core.settings import require, setting
 from stages.core.stage import Emit, Stage

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import pytest
 import pytest_asyncio
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from tests.conftest import StageProcesses
 from tests.fetcher.hostile import HostileServer
 from tests.integration.test_fetcher_stage import Traffic

@@ -30,11 +30,17 @@ import pytest
 import pytest_asyncio
 
 from stages.core import kafka
-from stages.core.config import MIB, KafkaConfig
 from stages.core.envelope import Envelope
 from stages.core.messages import decode_page_headers, host_key
+from stages.core.settings import MIB, KafkaConfig
 from tests.conftest import StageProcesses, eventually, fresh_kafka_config, kafka_env
-from tests.fetcher.hostile import HTML, HUGE_BYTES, HostileServer, brotli_bomb, gzip_bomb
+from tests.fetcher.hostile import (
+    HTML,
+    HUGE_BYTES,
+    HostileServer,
+    brotli_bomb,
+    gzip_bomb,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
 

@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from stages.core import kafka
-from stages.core.config import MIB, KafkaConfig, RunnerConfig
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import MemoryExhausted
 from stages.core.runner import StageRunner

@@ -12,8 +12,8 @@ from aiokafka.errors import ProducerClosed
 from aiokafka.partitioner import murmur2
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
 from stages.core.output import Output, Record
+from stages.core.settings import KafkaConfig
 
 
 async def read_all(config: KafkaConfig, topic: str, partitions: int = 2) -> list:

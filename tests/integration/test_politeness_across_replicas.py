@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import RunningShop, start_shop
 from stages.tools.publish import publish

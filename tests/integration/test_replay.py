@@ -13,7 +13,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from stages.core import kafka
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import RunningShop, start_shop
 from stages.tools.publish import publish

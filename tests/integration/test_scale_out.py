@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from stages.core.config import KafkaConfig
+from stages.core.settings import KafkaConfig
 from stages.core.messages import host_key
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop

@@ -79,15 +79,19 @@ def test_prometheus_scrapes_every_stage_on_its_metrics_port(resolved):
     assert Path(mounts["/etc/prometheus/prometheus.yml"]) == ROOT / "ops/prometheus/prometheus.yml"
 
 
-def test_the_dockerfile_installs_this_package_as_the_makefile_does_and_runs_its_console_script():
+def test_the_dockerfile_builds_the_wheel_installs_only_it_and_runs_its_console_script():
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("FROM", "python:3.11-slim")
-    sources = {part for kind, arg in instructions if kind == "COPY" for part in shlex.split(arg)[:-1]}
+    assert instructions[0] == ("FROM", "python:3.11-slim AS build")
+    runtime = instructions[[kind for kind, _ in instructions].index("FROM", 1):]
+    assert runtime[0] == ("FROM", "python:3.11-slim")
+    sources = {part for kind, arg in instructions if kind == "COPY" and not arg.startswith("--from")
+               for part in shlex.split(arg)[:-1]}
     assert {"pyproject.toml", "schemas", "stages"} <= sources and all((ROOT / s).exists() for s in sources), sources
-    runs = " ".join(arg for kind, arg in instructions if kind == "RUN")
-    makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"pip install (--quiet )?-e '?\.", makefile), "the Makefile's install step changed"
-    assert re.search(r"pip install -e \.(\s|$)", runs), "install editable from pyproject.toml, as the Makefile does"
+    builds = " ".join(arg for kind, arg in instructions[:len(instructions) - len(runtime)] if kind == "RUN")
+    assert re.search(r"pip wheel --no-deps --wheel-dir /wheels \.$", builds)
+    assert ("COPY", "--from=build /wheels /wheels") in runtime
+    assert not any(kind == "COPY" and not arg.startswith("--from") for kind, arg in runtime), "no sources at run time"
+    assert re.search(r"pip install /wheels/\*\.whl", " ".join(arg for kind, arg in runtime if kind == "RUN"))
     entry = json.loads(next(arg for kind, arg in instructions if kind == "ENTRYPOINT"))
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert entry[0] in scripts

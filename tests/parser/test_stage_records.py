@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stages.core.config import KafkaConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage
 from stages.core.messages import encode_page_headers
 from stages.core.schemas import validate
+from stages.core.settings import KafkaConfig
 from stages.core.stage import StageContext
 from stages.core.window import Window
 from stages.demoshop.catalog import Catalog
@@ -21,7 +21,9 @@ from tests.conftest import SHOP_RULES
 BASE = "http://127.0.0.1:8000"
 
 
-async def test_products_and_followed_links_match_their_schemas():
+@pytest.mark.kafka
+async def test_products_and_followed_links_match_their_schemas(kafka_config: KafkaConfig):
+    # A parser that follows links reads, at start, which pages' links it published before (the broker's).
     catalog = Catalog(pages=3)
     url = f"{BASE}/list/2.html"
     meta = {"url": url, "final_url": url, "status": 200, "content_type": "text/html", "charset": "utf-8",
@@ -29,7 +31,6 @@ async def test_products_and_followed_links_match_their_schemas():
             "url_message": {"url": url, "depth": 0, "attempt": 1}}
     envelope = Envelope("pages", 0, 0, url.encode(), render_listing(catalog, 2),
                         tuple(encode_page_headers(meta)), 0)
-    kafka_config = KafkaConfig()
     stage = ParserStage(kafka_config, ParserConfig(rules=SHOP_RULES))
     await stage.start(StageContext(window=Window(max_messages=1, max_bytes=1)))
     try:
@@ -58,7 +59,8 @@ async def test_a_page_above_the_size_bound_is_refused_before_parsing():
     assert refused.value.error_class == "too_large"
 
 
-async def test_followed_links_are_held_to_the_one_url_contract():
+@pytest.mark.kafka
+async def test_followed_links_are_held_to_the_one_url_contract(kafka_config: KafkaConfig):
     """A numeric spelling of the page's host is the same host; credentials are stripped; a too-long link is dropped."""
     url = f"{BASE}/list/1.html"
     body = ("<html><body>"
@@ -70,7 +72,6 @@ async def test_followed_links_are_held_to_the_one_url_contract():
     meta = {"url": url, "final_url": url, "status": 200, "content_type": "text/html", "charset": "utf-8",
             "fetched_at": "2026-11-26T10:00:00.000000Z", "timings": {"total": 0.01},
             "url_message": {"url": url, "depth": 0, "attempt": 1}}
-    kafka_config = KafkaConfig()
     stage = ParserStage(kafka_config, ParserConfig())
     await stage.start(StageContext(window=Window(max_messages=1, max_bytes=1)))
     try:

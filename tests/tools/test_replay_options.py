@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from stages.core.config import KafkaConfig
 from stages.core.errors import ConfigError
 from stages.core.messages import parse_since
+from stages.core.settings import KafkaConfig
 from stages.tools.replay import replay_group
 
 

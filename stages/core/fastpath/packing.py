@@ -20,6 +20,7 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from stages.core.codecs import TopicCodecs
 from stages.core.fastpath.partitions import partition_for
 
 Headers = list[tuple[str, bytes]]
@@ -43,8 +44,10 @@ class _OpenBatch:
 
 
 class BatchPacker:
-    def __init__(self, producer: AIOKafkaProducer, *, linger_seconds: float) -> None:
+    def __init__(self, producer: AIOKafkaProducer, *, linger_seconds: float,
+                 codecs: TopicCodecs | None = None) -> None:
         self._producer = producer
+        self._codecs = codecs
         self._linger_seconds = linger_seconds
         self._open: dict[TopicPartition, _OpenBatch] = {}
         # One batch at a time per partition enters the producer, in order.
@@ -74,7 +77,8 @@ class BatchPacker:
 
     def _start(self, tp: TopicPartition) -> _OpenBatch:
         loop = asyncio.get_running_loop()
-        batch = _OpenBatch(self._producer.create_batch(), loop.create_future())
+        builder = self._codecs.builder(tp.topic) if self._codecs else self._producer.create_batch()
+        batch = _OpenBatch(builder, loop.create_future())
         batch.timer = loop.call_later(self._linger_seconds, self._linger_out, tp)
         self._open[tp] = batch
         return batch
