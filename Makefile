@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup kafka postgres demo test bench-soak clean
+.PHONY: setup kafka postgres demo lint test bench-soak clean
 
 setup: $(STAMP) kafka
 
@@ -29,7 +29,12 @@ postgres:
 demo: setup
 	$(PY) ops/demo
 
-test: setup postgres
+# The lint and type gate: ruff (style, bugs, imports) and mypy (core strict), configured in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check stages tests ops
+	$(VENV)/bin/mypy
+
+test: setup postgres lint
 	$(PY) -m pytest
 
 clean:

@@ -26,7 +26,8 @@ no one: it is the site being crawled.
 Writes ``ops/bench/results/e2e-<date>-<pages>.md`` and a PNG chart next to
 it. Last line:
 
-    e2e: crawlpipe_pages_per_s=<a> single_process_pages_per_s=<b> scrapy_pages_per_s=<c> crawlpipe_cpu_s_per_1000=<d> scrapy_cpu_s_per_1000=<e> vs_single=<a/b> vs_scrapy=<a/c>
+    e2e: crawlpipe_pages_per_s=<a> single_process_pages_per_s=<b> scrapy_pages_per_s=<c> \
+         crawlpipe_cpu_s_per_1000=<d> scrapy_cpu_s_per_1000=<e> vs_single=<a/b> vs_scrapy=<a/c>
 """
 
 from __future__ import annotations
@@ -45,14 +46,26 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from harness import (ROOT, Stages, add_shop_run_arguments, broker_pid, cpu_seconds, crawlpipe, free_port_pair,
-                     kafka_broker, machine, monitor_clients, nginx, shop_dir, tree_cpu_seconds)
-from scale import machine_busy_seconds
-from soak import committed
-
 import orjson
 import psutil
 from aiokafka import TopicPartition
+from harness import (
+    ROOT,
+    Stages,
+    add_shop_run_arguments,
+    broker_pid,
+    cpu_seconds,
+    crawlpipe,
+    free_port_pair,
+    kafka_broker,
+    machine,
+    monitor_clients,
+    nginx,
+    shop_dir,
+    tree_cpu_seconds,
+)
+from scale import machine_busy_seconds
+from soak import committed
 
 from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
@@ -266,7 +279,7 @@ def plot(runs: dict[str, list[Result]], pages: int, path: Path) -> None:
               ("CPU s per 1,000 pages, all processes", lambda r: r.cpu_per_1000),
               ("peak RSS MB, sum over processes", lambda r: sum(r.peak_rss_mb.values()))]
     fig, axes = plt.subplots(1, len(panels), figsize=(13, 4))
-    for ax, (title, value) in zip(axes, panels):
+    for ax, (title, value) in zip(axes, panels, strict=False):
         values = [median(runs[n], value) for n in names]
         bars = ax.bar(names, values, color=["#2b6cb0", "#718096", "#c05621"][:len(names)])
         ax.bar_label(bars, fmt="%.1f")

@@ -55,7 +55,8 @@ shared machine it says how far to trust a run's wall-clock rate.
 ``ops/bench/results/fetch-<date>-<pages>.md``; the table also goes to stderr.
 Last two stdout lines:
 
-    fetch: concurrency=<c> pages=<n> runs=<r> crawlpipe_cpu_s_per_1000=<a> bare_aiohttp_cpu_s_per_1000=<b> engine_cpu_s_per_1000=<e> engine_pages_per_s=<z> engine_ratio=<z/y>
+    fetch: concurrency=<c> pages=<n> runs=<r> crawlpipe_cpu_s_per_1000=<a> bare_aiohttp_cpu_s_per_1000=<b> \
+           engine_cpu_s_per_1000=<e> engine_pages_per_s=<z> engine_ratio=<z/y>
     fetch: crawlpipe_pages_per_s=<x> bare_aiohttp_pages_per_s=<y> ratio=<x/y>
 """
 
@@ -72,12 +73,25 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from harness import (ROOT, Stages, add_shop_run_arguments, broker_pid, cpu_seconds, crawlpipe, free_port_pair,
-                     kafka_broker, machine, monitor_clients, nginx, record_span_seconds, shop_dir, tree_cpu_seconds)
+import psutil
+from harness import (
+    ROOT,
+    Stages,
+    add_shop_run_arguments,
+    broker_pid,
+    cpu_seconds,
+    crawlpipe,
+    free_port_pair,
+    kafka_broker,
+    machine,
+    monitor_clients,
+    nginx,
+    record_span_seconds,
+    shop_dir,
+    tree_cpu_seconds,
+)
 from scale import machine_busy_seconds
 from soak import committed
-
-import psutil
 
 from stages.core import kafka
 from stages.core.settings import KafkaConfig

@@ -290,7 +290,7 @@ async def record_span_seconds(config, topic: str) -> float:
 
 @contextlib.asynccontextmanager
 async def monitor_clients(config, name: str) -> AsyncIterator[tuple]:
-    """A started admin client and a group-less probe consumer on ``config`` (a ``KafkaConfig``), for polling progress."""
+    """A started admin client and a group-less probe consumer on ``config`` (a ``KafkaConfig``), to poll progress."""
     from stages.core import kafka
 
     admin = kafka.admin(config, client_id=f"{name}-monitor")

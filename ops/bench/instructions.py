@@ -30,19 +30,18 @@ import subprocess
 import sys
 import tempfile
 
-from harness import ROOT
-
 import uvloop
 from aiokafka import TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import ConsumerRecord
+from harness import ROOT
 
-from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.memory import pace_collector
 from stages.core.messages import encode_page_headers
 from stages.core.output import Output
 from stages.core.runner import StageRunner
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import StageContext
 from stages.core.window import Window
 from stages.demoshop.catalog import Catalog

@@ -26,16 +26,15 @@ import sys
 import time
 from pathlib import Path
 
-from harness import ROOT, Stages, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, record_span_seconds
-
 import orjson
 from aiokafka import TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
+from harness import ROOT, Stages, cpu_seconds, crawlpipe, free_port_pair, kafka_broker, record_span_seconds
 from selectolax.lexbor import LexborHTMLParser
 
 from stages.core import kafka
-from stages.core.settings import KafkaConfig
 from stages.core.messages import encode_page_headers, utc_now
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.pages import render_listing
 

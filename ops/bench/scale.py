@@ -59,8 +59,8 @@ from harness import (
 )
 
 from stages.core import kafka
-from stages.core.settings import KafkaConfig
 from stages.core.messages import encode_page_headers, encode_url, utc_now
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.pages import render_listing
 
@@ -261,7 +261,7 @@ async def measure(run: Run, config: KafkaConfig, stage: str, topic: str, replica
                              f"window: prepare more input (--pages) or shorten --window-seconds")
     per_partition = {p: done1.get(p, 0) - done0.get(p, 0) for p in range(PARTITIONS)}
     return Phase(stage, len(replicas), sum(per_partition.values()), seconds,
-                 [after - before for after, before in zip(uses1, uses0)], broker1 - broker0,
+                 [after - before for after, before in zip(uses1, uses0, strict=False)], broker1 - broker0,
                  [parts or set() for parts in owned], per_partition)
 
 
@@ -275,7 +275,7 @@ def run_phase(run: Run, stage: str, count: int, topic: str, env: dict[str, str])
         replicas.append(Stages(env, log_dir))
     with run.quotas.groups(f"{stage}-r{count}", count, run.cores) as groups:
         try:
-            for i, (replica, group) in enumerate(zip(replicas, groups), start=1):
+            for replica, group in zip(replicas, groups, strict=False):
                 extra = {}
                 if stage == "sink":
                     extra["CRAWLPIPE_STORAGE"] = f"jsonl:///{replica.log_dir / 'products'}"

@@ -1,4 +1,4 @@
-"""ops/bench/single_process.py URLS_FILE OUT_JSONL: the plain single-process crawler ops/bench/e2e measures crawlpipe against.
+"""ops/bench/single_process.py URLS_FILE OUT_JSONL: the plain single-process crawler ops/bench/e2e compares with.
 
 Written the way a good engineer writes a quick, fast crawler: one aiohttp
 session, at most 200 requests in flight (a semaphore taken before each task
@@ -65,7 +65,7 @@ async def crawl(urls: list[str], out_path: str) -> int:
                         body = await response.read()
                     for product in extract(body, url):
                         out.write(orjson.dumps(product, option=orjson.OPT_APPEND_NEWLINE))
-                except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                except (TimeoutError, aiohttp.ClientError) as error:
                     failures += 1
                     print(f"single_process: {url}: {error!r}", file=sys.stderr)
                 finally:

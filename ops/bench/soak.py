@@ -28,10 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ROOT, Stages, crawlpipe, growth_per_100k, kafka_broker, monitor_clients, rss_mb, shop, stop
-
 from aiokafka import TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
+from harness import ROOT, Stages, crawlpipe, growth_per_100k, kafka_broker, monitor_clients, rss_mb, shop, stop
 
 from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog

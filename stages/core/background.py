@@ -33,7 +33,8 @@ async def start(runner: StageRunner) -> None:
     if runner.lag and runner.lag.enabled:
         await tasks.every("lag_watcher", config.lag_check_interval_seconds, runner.lag.check)
     interval = config.health_check_interval_seconds
-    await tasks.every("kafka_probe", interval, KafkaProbe(runner.admin, runner.health, timeout_seconds=interval * 2).check)
+    probe = KafkaProbe(runner.admin, runner.health, timeout_seconds=interval * 2)
+    await tasks.every("kafka_probe", interval, probe.check)
     await tasks.every("progress", interval, StuckPartitions(runner.tracker, runner.health,
                                                       stuck_seconds=config.stuck_partition_seconds).check)
 

@@ -27,8 +27,8 @@ async def diagnose(config: KafkaConfig) -> KafkaUnavailable:
     for address in config.bootstrap.split(","):
         host, _, port = address.strip().rpartition(":")
         try:
-            connection = await create_conn(host, int(port), request_timeout_ms=int(config.request_timeout_seconds * 1000),
-                                           **client_options(config))
+            timeout_ms = int(config.request_timeout_seconds * 1000)
+            connection = await create_conn(host, int(port), request_timeout_ms=timeout_ms, **client_options(config))
         except (SaslAuthenticationFailed, UnsupportedSaslMechanismError) as exc:
             return KafkaAuthenticationFailed(
                 f"Kafka at {address} refused user {config.sasl_username!r} with {config.sasl_mechanism}: "

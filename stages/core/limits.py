@@ -60,7 +60,7 @@ def active() -> LimitsConfig:
     return _active
 
 
-def check(schema: str, document: Any, *, now: datetime | None = None) -> Any:
+def check(schema: str, document: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
     """Return ``document`` if every value is within the limits; raise ``BadMessage`` naming the field."""
     limits = _active
     _check_texts(schema, document, "", limits.max_text_chars)

@@ -26,8 +26,8 @@ import ctypes.util
 import gc
 import logging
 import tracemalloc
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil

@@ -106,6 +106,6 @@ def decode_page_headers(envelope: Envelope) -> dict[str, Any]:
     return _checked("page-headers", meta)
 
 
-def _checked(schema: str, document: Any) -> Any:
+def _checked(schema: str, document: Any) -> dict[str, Any]:
     """The stage boundary's check: the schema, then the sanity limits (``limits.py``)."""
     return limits.check(schema, validate(schema, document))

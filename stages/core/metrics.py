@@ -21,9 +21,9 @@ from typing import Any, Protocol
 import orjson
 import psutil
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from aiokafka import AIOKafkaConsumer
 from prometheus_client.registry import Collector
 
 from stages.core.health import Health

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -136,7 +136,7 @@ def _instant(value: Any, name: str, product_id: str) -> datetime:
         if instant.tzinfo is None:
             raise ValueError("no UTC offset")
         # Year 9999 with a negative offset is past datetime's range in UTC.
-        return instant.astimezone(timezone.utc)
+        return instant.astimezone(UTC)
     except (ValueError, OverflowError):
         raise _bad(product_id, name, value, expected) from None
 

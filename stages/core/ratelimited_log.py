@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # State changes (INFO) are single lines by design; what repeats in an outage is WARNING and above.
@@ -25,7 +26,7 @@ class _Kind:
 
 
 class RepeatFilter(logging.Filter):
-    def __init__(self, repeat_seconds: float, *, clock=time.monotonic) -> None:
+    def __init__(self, repeat_seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._repeat_seconds = repeat_seconds
         self._clock = clock

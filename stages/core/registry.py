@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from stages.core.settings import KafkaConfig
 from stages.core.lag import Downstream
+from stages.core.settings import KafkaConfig
 from stages.core.stage import Stage
 
 GROUP = "crawlpipe.stages"

@@ -20,7 +20,6 @@ import orjson
 from stages.core.errors import SchemaError
 
 
-
 @functools.cache
 def validator(name: str) -> Any:
     """The compiled validator of ``schemas/<name>.schema.json``; formats (``date-time``: RFC 3339) are checked."""

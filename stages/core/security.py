@@ -38,4 +38,5 @@ def ssl_context(config: KafkaConfig) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"--ssl-cafile / --ssl-certfile / --ssl-keyfile: cannot load: {exc}") from exc
     context.check_hostname = config.ssl_check_hostname
-    return context
+    made: ssl.SSLContext = context
+    return made

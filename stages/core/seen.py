@@ -22,7 +22,6 @@ from hashlib import blake2b
 from stages.core.errors import ConfigError
 
 
-
 class BloomFilter:
     """Probabilistic set of strings; `add` says whether the item was (probably) there already."""
 

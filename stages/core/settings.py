@@ -41,15 +41,14 @@ def option_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def _field_type(cls: type, field: dataclasses.Field) -> type:
+def _field_type(cls: type, field: dataclasses.Field[Any]) -> type:
     hint = typing.get_type_hints(cls)[field.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return args[0]
-    return hint
+    chosen: type = args[0] if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else hint
+    return chosen
 
 
-def _convert(cls: type, field: dataclasses.Field, raw: str) -> Any:
+def _convert(cls: type, field: dataclasses.Field[Any], raw: str) -> Any:
     kind = _field_type(cls, field)
     try:
         if kind is bool:
@@ -80,7 +79,8 @@ def add_options(parser: argparse.ArgumentParser, *classes: type) -> None:
                 dest=field.name,
                 default=None,
                 metavar=field.name.rsplit("_", 1)[-1].upper(),
-                help=f"{field.metadata.get('help', '').replace('%', '%%')} [env {env_name(field.name)}; default {field.default!r}]",
+                help=(f"{field.metadata.get('help', '').replace('%', '%%')} "
+                      f"[env {env_name(field.name)}; default {field.default!r}]"),
             )
 
 

@@ -50,7 +50,6 @@ class StageContext:
 
     window: Window
     health: Health = field(default_factory=lambda: Health("stage"))
-    health: Health = field(default_factory=lambda: Health("stage"))
 
 
 class Stage(ABC):

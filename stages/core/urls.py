@@ -68,7 +68,8 @@ def normalize_url(text: object, *, on_userinfo: Callable[[str], None] | None = N
     except (TypeError, ValueError) as exc:
         raise BadUrl(f"malformed URL {shorten(text)!r}: {exc}") from exc
     if parsed.scheme not in _SCHEMES:
-        raise BadUrl(f"only http and https URLs are fetched, not {parsed.scheme or 'a relative URL'}: {shorten(text)!r}")
+        scheme = parsed.scheme or "a relative URL"
+        raise BadUrl(f"only http and https URLs are fetched, not {scheme}: {shorten(text)!r}")
     if not raw_host:
         raise BadUrl(f"URL has no host: {shorten(text)!r}")
     if not port:

@@ -15,10 +15,11 @@ normalised decimal string the parser must produce from the displayed price.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 MIN_PRODUCTS_PER_PAGE = 24
 MAX_PRODUCTS_PER_PAGE = 48

@@ -25,10 +25,10 @@ import signal
 import socket
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -42,7 +42,7 @@ _SHUTDOWN_TIMEOUT_SECONDS = 5.0  # handlers are CPU-only and short; don't wait a
 _RENDER_CACHE_PAGES = 32
 _LISTEN_BACKLOG = 1024  # a fetcher opens ~200 connections at once; 128 would drop some SYNs
 
-_stats_key = web.AppKey("stats", "ShopStats")
+_stats_key: web.AppKey[ShopStats] = web.AppKey("stats")
 _hold_key = web.AppKey("hold_seconds", float)
 
 

@@ -73,5 +73,5 @@ def write_site(catalog: Catalog, directory: str | os.PathLike[str], *,
     else:
         # "spawn": the caller may be a test or an asyncio program with threads, which fork would copy mid-state.
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
-            written.extend(pool.map(_write_range, *zip(*args)))
+            written.extend(pool.map(_write_range, *zip(*args, strict=False)))
     return WrittenSite(sum(w.files for w in written), sum(w.bytes for w in written))

@@ -51,7 +51,7 @@ async def read_body(
     is deliberately left unread on the socket.
     """
     decoder = decoder_for(content_encoding)
-    encoded = bool(content_encoding) and content_encoding.strip().lower() != "identity"
+    encoded = content_encoding is not None and content_encoding.strip().lower() not in ("", "identity")
     gate = limits.gate
     holds_slot = False
     parts: list[bytes] = []
@@ -92,5 +92,5 @@ async def read_body(
                 holds_slot = True
         return b"".join(parts)
     finally:
-        if holds_slot:
+        if holds_slot and gate is not None:
             gate.slots.release()

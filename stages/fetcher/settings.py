@@ -1,4 +1,4 @@
-"""The fetcher's settings: the HTTP engine, and retries, where URLs wait and repeated links; every default documented here.
+"""The fetcher's settings: the HTTP engine, retries, where URLs wait and repeated links; every default documented.
 
 The defaults are for a production crawler talking to hundreds of public hosts
 from one process; they also work on a laptop, except that loopback and

@@ -54,7 +54,7 @@ class ItemFields:
             parent = node.parent
             while parent is not None and (index := position.get(parent.mem_id)) is None:
                 parent = parent.parent
-            if parent is not None and found[index] is None:
+            if parent is not None and index is not None and found[index] is None:
                 found[index] = node
         return found
 

@@ -19,12 +19,12 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError
 from stages.core.messages import decode_page_headers, encode_url
 from stages.core.schemas import validate
 from stages.core.seen import BloomFilter
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Emit, Stage, StageContext
 from stages.core.urls import BadUrl, normalize_host
 from stages.parser import metrics

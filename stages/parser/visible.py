@@ -103,11 +103,13 @@ _BRAND_TEXT = re.compile(r"(?:\bBrand|\bMarke|\bMarque|\bMarca|\bMarka|\bMerk|\b
                          r"ブランド)\s*:\s*(?P<value>[^\W\d][\w&'.-]{1,40})")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—:·»-]\s+")
 _CURRENCY_HOW = "the price's mark; shared marks settled by the page's language and domain"
+# Document-order distance over which nearness to the title still counts.
 _NEAR_NODES = 160
 # A page with this many buy buttons, or with no buy button and this many prices, is a listing.
 _LISTING_BUY_BUTTONS = 3
 _LISTING_PRICES = 6
-_STANDING_OUT = 1.0  # how much higher than every other price a product page's price scores  # document-order distance over which nearness to the title still counts
+# How much higher than every other price a product page's price scores.
+_STANDING_OUT = 1.0
 
 
 class _Candidate(NamedTuple):
@@ -153,7 +155,8 @@ def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
         return VisiblePage(None, shown)
     # A regular price is higher than the sale price, and shown beside it, not in a related product's card.
     current_amount = Decimal(best.price.amount or "0")
-    struck = [c for c in page.candidates if c.struck and c.score >= 0 and Decimal(c.price.amount or "0") > current_amount
+    struck = [c for c in page.candidates
+              if c.struck and c.score >= 0 and Decimal(c.price.amount or "0") > current_amount
               and abs(c.position - best.position) < _NEAR_NODES // 4]
     regular = min(struck, key=lambda c: abs(c.position - best.position)) if struck else None
     availability, availability_how = _availability(tree, page.buy)

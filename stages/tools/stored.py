@@ -52,7 +52,7 @@ def _sqlite_rows(storage_url: str, ids: Collection[str], page_urls: Collection[s
                 cursor = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM products "
                                       f"WHERE {column} IN ({', '.join('?' for _ in chunk)})", chunk)
                 for row in cursor:
-                    record = dict(zip(COLUMNS, row))
+                    record = dict(zip(COLUMNS, row, strict=False))
                     record["price_ok"] = bool(record["price_ok"])
                     rows[record["id"]] = record
         return rows

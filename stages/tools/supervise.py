@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from aiokafka.errors import KafkaError
 
 from stages.core import kafka
-from stages.core.settings import KafkaConfig
 from stages.core.errors import KafkaUnavailable
+from stages.core.settings import KafkaConfig
 
 log = logging.getLogger("crawlpipe.run")
 
@@ -65,8 +65,9 @@ async def supervise(replicas: dict[str, int], env: dict[str, str], *, kafka_conf
     await asyncio.gather(*watchers)
     unreachable.cancel()
     if await asyncio.gather(unreachable, return_exceptions=True) == [True]:
-        raise KafkaUnavailable(f"Kafka at {kafka_config.bootstrap} unreachable for {kafka_unreachable_exit_seconds:.0f} s "
-                               "(--kafka-unreachable-exit-seconds): every stage stopped; start a broker "
+        raise KafkaUnavailable(f"Kafka at {kafka_config.bootstrap} unreachable for "
+                               f"{kafka_unreachable_exit_seconds:.0f} s (--kafka-unreachable-exit-seconds): "
+                               "every stage stopped; start a broker "
                                "(ops/kafka/start) or check --bootstrap / CRAWLPIPE_BOOTSTRAP")
     return 0
 

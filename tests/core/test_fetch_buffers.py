@@ -22,9 +22,9 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.consumer.fetcher import PartitionRecords
 
 from stages.core import kafka
-from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.runner import StageRunner
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Emit, Stage
 
 pytestmark = pytest.mark.kafka

@@ -11,10 +11,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stages.demoshop.catalog import (
-    IN_STOCK, MAX_PAGES, MAX_PRODUCTS_PER_PAGE, MIN_PRODUCTS_PER_PAGE, OUT_OF_STOCK, Catalog,
+    IN_STOCK,
+    MAX_PAGES,
+    MAX_PRODUCTS_PER_PAGE,
+    MIN_PRODUCTS_PER_PAGE,
+    OUT_OF_STOCK,
+    Catalog,
 )
 
 REPO = Path(__file__).resolve().parents[2]

@@ -58,7 +58,7 @@ def test_selectors_find_every_expected_product_in_order() -> None:
     catalog = Catalog(6)
     expected = catalog.expected_products(BASE)
     found = []
-    for page_url, n in zip(catalog.listing_urls(BASE), range(1, 7)):
+    for page_url, n in zip(catalog.listing_urls(BASE), range(1, 7), strict=False):
         tree = LexborHTMLParser(render_listing(catalog, n))
         for node in tree.css("div.product"):
             found.append({
@@ -72,7 +72,7 @@ def test_selectors_find_every_expected_product_in_order() -> None:
             })
     products = [p for n in range(1, 7) for p in catalog.page_products(n)]
     assert len(found) == len(expected) == len(products)
-    for got, want, product in zip(found, expected, products):
+    for got, want, product in zip(found, expected, products, strict=False):
         assert {k: got[k] for k in ("url", "title", "image", "sku", "page")} == \
             {k: want[k] for k in ("url", "title", "image", "sku", "page")}
         assert got["display_price"] == product.display_price

@@ -159,7 +159,7 @@ async def test_status_errors_are_classified(
 ) -> None:
     error = await fetch_error(fetcher, hostile.url(f"/status/{code}"))
     assert (error.error_class, error.retriable) == ("http_status", retriable)
-    assert getattr(error, "status") == code
+    assert error.status == code
 
 
 async def test_connection_reset_mid_body_is_retriable(hostile: HostileServer, fetcher: HttpFetcher) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -44,7 +44,7 @@ async def touch(t: HostThrottle, host: str) -> None:
 
 
 def test_retry_after_in_seconds_and_as_http_date() -> None:
-    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
     later = format_datetime(now + timedelta(seconds=30), usegmt=True)
     earlier = format_datetime(now - timedelta(seconds=30), usegmt=True)
     assert parse_retry_after("120", max_seconds=3600) == 120
@@ -153,7 +153,7 @@ async def test_min_delay_spaces_request_starts() -> None:
     for _ in range(3):
         async with t.slot("h"):
             starts.append(time.monotonic())
-    assert all(b - a >= 0.19 for a, b in zip(starts, starts[1:]))
+    assert all(b - a >= 0.19 for a, b in zip(starts, starts[1:], strict=False))
 
 
 async def test_idle_hosts_are_forgotten() -> None:

@@ -24,8 +24,8 @@ RULES = b"User-agent: *\nDisallow: /private\nCrawl-delay: 1.5\n"
 class Downloads:
     """A fake robots.txt downloader that records what it was asked and can be held."""
 
-    def __init__(self, response: RobotsResponse | Exception = RobotsResponse(200, RULES)) -> None:
-        self.response = response
+    def __init__(self, response: RobotsResponse | Exception | None = None) -> None:
+        self.response = RobotsResponse(200, RULES) if response is None else response
         self.asked: list[str] = []
         self.gate = asyncio.Event()
         self.gate.set()

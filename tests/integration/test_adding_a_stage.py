@@ -17,9 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stages import cli
 from stages.core import registry
-from stages.core.settings import KafkaConfig
 from stages.core.envelope import Envelope
-from stages.core.settings import require, setting
+from stages.core.settings import KafkaConfig, require, setting
 from stages.core.stage import Emit, Stage
 from tests.conftest import fresh_kafka_config
 

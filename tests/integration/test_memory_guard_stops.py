@@ -10,10 +10,10 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from stages.core import kafka
-from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import MemoryExhausted
 from stages.core.runner import StageRunner
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Emit, Stage
 
 pytestmark = pytest.mark.kafka

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from stages.core.settings import KafkaConfig
 from stages.core.messages import host_key
+from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
 from stages.tools.publish import publish

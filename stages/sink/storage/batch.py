@@ -24,8 +24,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from stages.sink.storage.base import BatchResult
 from stages.core.product import Observation, Product, Version
+from stages.sink.storage.base import BatchResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ one round trip per batch, whatever its size.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,10 +26,10 @@ from typing import Any
 import asyncpg
 
 from stages.core.errors import BadMessage, ConfigError, TransientError
+from stages.core.product import COLUMNS, Product
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
-from stages.core.product import COLUMNS, Product
 from stages.sink.storage.urls import redact_password
 
 POOL_MAX_SIZE = 2
@@ -134,7 +133,7 @@ class PostgresStorage:
             if sqlstate_class in _DATA_SQLSTATE_CLASSES:
                 raise BadMessage(f"{where}: {exc}", error_class="storage_refused") from exc
             raise StorageError(f"{where}: {exc}") from exc
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise TransientError(
                 f"{where}: {exc!r}; is the server running? (ops/postgres/start starts a local one)",
                 error_class="storage_unavailable",

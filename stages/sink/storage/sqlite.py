@@ -27,17 +27,17 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from stages.core.errors import BadMessage, ConfigError, TransientError
+from stages.core.product import COLUMNS, Product
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
-from stages.core.product import COLUMNS, Product
 
 URL_PREFIX = "sqlite:///"
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -175,7 +175,7 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                (migration.version, _text_instant(datetime.now(timezone.utc))),
+                (migration.version, _text_instant(datetime.now(UTC))),
             )
 
 
@@ -214,7 +214,7 @@ def _read_stored(conn: sqlite3.Connection, ids: list[str]) -> dict[str, StoredSt
 
 def _text_instant(instant: datetime) -> str:
     """Fixed-width UTC text, so that SQLite's text comparison in the upsert is time order."""
-    return instant.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _product_row(product: Product) -> tuple[Any, ...]:
