@@ -238,7 +238,7 @@ class RunnerConfig:
     max_in_flight: int = setting(200, "most messages a stage holds being processed")
     max_in_flight_bytes: int = setting(32 * MIB, "most input bytes a stage holds being processed")
     max_unacked_bytes: int = setting(
-        16 * MIB, "most bytes of outputs a stage holds awaiting acknowledgement (Kafka's, or the sink's storage "
+        8 * MIB, "most bytes of outputs a stage holds awaiting acknowledgement (Kafka's, or the sink's storage "
                   "commit) before it takes no more input"
     )
     commit_interval_seconds: float = setting(1.0, "how often finished offsets are committed")

@@ -49,7 +49,7 @@ class ParserStage(Stage):
     settings = (ParserConfig,)
     # Parsing is serial CPU work: a page is released once parsed, so a few in
     # flight keep the parser busy; its records wait for their acks apart.
-    runner_defaults = {"max_in_flight": 16, "max_in_flight_bytes": 8 * MIB, "max_unacked_bytes": 16 * MIB}
+    runner_defaults = {"max_in_flight": 16, "max_in_flight_bytes": 8 * MIB, "max_unacked_bytes": 4 * MIB}
 
     def __init__(self, kafka_config: KafkaConfig, config: ParserConfig) -> None:
         # Topics are core's business: the parser only says which kind each output is.

@@ -24,11 +24,13 @@ class SinkStage(Stage):
     name = "sink"
     input = "topic_products"
     settings = (SinkConfig,)
-    # A record waiting for its storage commit is held as Python objects: about twice its JSON.
-    output_ratio = 2.0
+    # A record waiting for its storage commit is held as its message, a dict and a Product: ~5x its JSON.
+    output_ratio = 5.0
     # Product records are small, and a storage transaction wants hundreds of them.
     # Mostly waiting on storage: the parser (the pipeline's CPU ceiling) gets a short core first.
-    runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 8 * MIB, "max_unacked_bytes": 8 * MIB,
+    # Handling only queues a record, so little is ever being processed; ~3,000 records (three batches) may
+    # wait for their storage commit.
+    runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 2 * MIB, "max_unacked_bytes": 2 * MIB,
                        "nice": 10}
 
     def __init__(self, kafka_config: KafkaConfig, config: SinkConfig) -> None:
