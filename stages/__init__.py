@@ -17,4 +17,8 @@ The data flow, once:
    most a configured window of in-flight work (``stages.core``).
 6. ``crawl.pages`` keeps the raw HTML: ``crawlpipe replay`` re-parses it with
    new rules without fetching anything again.
+
+docs/architecture.md holds the same list with the rest of the design: the
+stage/core seam, topics and message contracts, the guarantees and why they
+hold, the memory model.
 """

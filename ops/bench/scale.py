@@ -12,7 +12,7 @@
    over the demo shop (its own pages topic), for their CPU per 1,000 pages
    and the compression the real fetcher's batches get.
 
-The figures feed README "Sizing". Last line:
+The figures feed "Sizing" in docs/operations.md. Last line:
 
     scale: parsers_1_pages_per_s=<x> parsers_2_pages_per_s=<y> ratio=<y/x>
 """
