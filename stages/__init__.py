@@ -12,9 +12,12 @@ The data flow, once:
    followed links back to ``crawl.urls``. Failures go to ``crawl.dlq``.
 4. The sink consumes ``crawl.products`` and upserts them in batches into
    storage (SQLite, PostgreSQL or JSON lines) by product id.
-5. Every stage commits an input offset only after everything derived from it
-   was acknowledged (by Kafka, or by the database for the sink), and holds at
-   most a configured window of in-flight work (``stages.core``).
+5. Every stage is one class with a ``handle`` that turns one input message
+   into outputs (``stages.core.stage``); the shared loop (``stages.core``)
+   produces them, bounds the messages being processed and the outputs
+   awaiting acknowledgement, and commits an input offset only after
+   everything derived from it was acknowledged (by Kafka, or by the database
+   for the sink).
 6. ``crawl.pages`` keeps the raw HTML: ``crawlpipe replay`` re-parses it with
    new rules without fetching anything again.
 

@@ -14,22 +14,14 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from stages.core import logs, settings
+from stages.core import logs, registry, settings
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.errors import ConfigError, CrawlpipeError, KafkaUnavailable, MemoryExhausted
 from stages.core.messages import parse_since
 from stages.core.metrics import MetricsConfig
 from stages.core.topics import TopicsConfig
-from stages.fetcher.config import FetchConfig
-from stages.fetcher.settings import ScheduleConfig
 from stages.parser.settings import ParserConfig
 from stages.sink.settings import SinkConfig
-
-STAGE_SETTINGS: dict[str, tuple[type, ...]] = {
-    "fetcher": (FetchConfig, ScheduleConfig),
-    "parser": (ParserConfig,),
-    "sink": (SinkConfig,),
-}
 
 log = logging.getLogger("crawlpipe")
 
@@ -52,8 +44,9 @@ def _stage_command(args: argparse.Namespace) -> int:
     from stages.core.runner import StageRunner
 
     kafka_config = settings.load(KafkaConfig, args)
-    stage = _build_stage(args.command, kafka_config, args)
-    runner_config = settings.load(RunnerConfig, args, defaults=stage.runner_defaults)
+    stage_class = registry.stage(args.command)
+    stage = stage_class(kafka_config, *[settings.load(cls, args) for cls in stage_class.settings])
+    runner_config = settings.load(RunnerConfig, args, defaults=stage_class.runner_defaults)
     metrics_config = settings.load(MetricsConfig, args)
     _lower_priority(runner_config.nice)
 
@@ -74,18 +67,9 @@ def _lower_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
-def _build_stage(name: str, kafka_config: KafkaConfig, args: argparse.Namespace):
-    if name == "fetcher":
-        from stages.fetcher.stage import FetcherStage
-
-        return FetcherStage(kafka_config, settings.load(FetchConfig, args), settings.load(ScheduleConfig, args))
-    if name == "parser":
-        from stages.parser.stage import ParserStage
-
-        return ParserStage(kafka_config, settings.load(ParserConfig, args))
-    from stages.sink.stage import SinkStage
-
-    return SinkStage(kafka_config, settings.load(SinkConfig, args))
+def stage_settings() -> dict[str, tuple[type, ...]]:
+    """Each registered stage's own settings classes, by stage name."""
+    return {name: stage.settings for name, stage in registry.stages().items()}
 
 
 def _topics_command(args: argparse.Namespace) -> int:
@@ -102,7 +86,8 @@ def _publish_command(args: argparse.Namespace) -> int:
     from stages.tools.publish import publish
 
     kafka_config = settings.load(KafkaConfig, args)
-    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace")
+    # Bytes, decoded line by line: a line that is not UTF-8 is refused on its own (bad_encoding).
+    stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     with stream, counter("published") as progress:
         result = _run(publish(kafka_config, stream, progress=progress))
     print(f"published {result.published} URL messages to {kafka_config.topic_urls}; "
@@ -154,7 +139,7 @@ def _replay_command(args: argparse.Namespace) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     from stages.tools.supervise import supervise
 
-    replicas = {"fetcher": args.fetchers, "parser": args.parsers, "sink": args.sinks}
+    replicas = {stage: getattr(args, f"{stage}s") for stage in stage_settings()}
     env = {settings.env_name(name): str(value) for name, value in vars(args).items()
            if value is not None and name in _setting_names()}
     metrics = settings.load(MetricsConfig, args)
@@ -163,7 +148,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _setting_names() -> set[str]:
-    classes = (KafkaConfig, RunnerConfig, *[c for group in STAGE_SETTINGS.values() for c in group])
+    classes = (KafkaConfig, RunnerConfig, *[c for group in stage_settings().values() for c in group])
     return {option.lstrip("-").replace("-", "_") for option, *_ in settings.describe(*classes)}
 
 
@@ -228,9 +213,36 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
     sub.set_defaults(func=_redrive_command)
 
 
+def _parse_command(args: argparse.Namespace) -> int:
+    import orjson
+
+    from stages.parser.rules import load_rules
+    from stages.tools.parse import parse_page, read_page, table
+
+    data = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
+    rules = load_rules(args.rules) if args.rules else None
+    extraction, parsed = parse_page(read_page(data), url=args.url, rules=rules, charset=args.charset)
+    if args.json:
+        for product in parsed:
+            sys.stdout.buffer.write(orjson.dumps({"record": product.record, "sources": product.sources},
+                                                 option=orjson.OPT_APPEND_NEWLINE))
+    else:
+        for line in table(extraction, parsed):
+            print(line)
+    return 0
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError as error:
+        raise ConfigError(f"cannot read page {path}: {error.strerror}") from error
+
+
 def _config_command(args: argparse.Namespace) -> int:
     classes = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig,
-               *[c for g in STAGE_SETTINGS.values() for c in g])
+               *[c for g in stage_settings().values() for c in g])
     for cls in classes:
         if args.markdown:
             print(f"\n**{cls.__name__}**: {(cls.__doc__ or '').strip().splitlines()[0]}\n")
@@ -252,7 +264,7 @@ def _shop_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crawlpipe", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for stage, classes in STAGE_SETTINGS.items():
+    for stage, classes in stage_settings().items():
         sub = commands.add_parser(stage, help=f"run the {stage} stage")
         settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, *classes)
         _common(sub)
@@ -297,13 +309,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=_replay_command)
 
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
-    for stage in STAGE_SETTINGS:
+    for stage in stage_settings():
         sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
     settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig,
-                         *[c for g in STAGE_SETTINGS.values() for c in g])
+                         *[c for g in stage_settings().values() for c in g])
     _common(sub)
     sub.set_defaults(func=_run_command)
     _add_operations(commands)
+
+    sub = commands.add_parser("parse", help="what the parser would extract from one saved page, field by field")
+    sub.add_argument("--url", required=True, help="the URL the page was fetched from (links resolve against it, "
+                                                  "rules are chosen by its host)")
+    sub.add_argument("--rules", default=None, help="site rules file (TOML), as the parser's --rules")
+    sub.add_argument("--charset", default=None, help="the charset the HTTP Content-Type header named, if any")
+    sub.add_argument("--json", action="store_true", help="JSON lines {record, sources} instead of a table")
+    sub.add_argument("file", help="the saved page, plain or gzip; - reads stdin")
+    sub.set_defaults(func=_parse_command)
 
     sub = commands.add_parser("config", help="list every setting, its environment variable and default")
     sub.add_argument("--markdown", action="store_true", help="as Markdown tables (the README's reference)")

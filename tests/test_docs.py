@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.cli import STAGE_SETTINGS
+from stages.cli import stage_settings
 from stages.core import settings
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.topics import TopicsConfig
@@ -26,7 +26,7 @@ def test_the_configuration_reference_is_what_crawlpipe_config_prints() -> None:
 
 def test_every_setting_is_in_the_configuration_reference() -> None:
     reference = (ROOT / "docs" / "configuration.md").read_text()
-    classes = (KafkaConfig, RunnerConfig, TopicsConfig, *[c for group in STAGE_SETTINGS.values() for c in group])
+    classes = (KafkaConfig, RunnerConfig, TopicsConfig, *[c for group in stage_settings().values() for c in group])
     missing = [option for option, env, _, _ in settings.describe(*classes)
                if f"`{option}`" not in reference or f"`{env}`" not in reference]
     assert not missing, f"run `.venv/bin/python ops/docs/config-reference`: {missing}"

@@ -185,12 +185,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def nginx_conf(site: Path, state: Path, port: int) -> str:
+def nginx_conf(site: Path, state: Path, port: int, addresses: tuple[str, ...] = ("127.0.0.1",)) -> str:
     # A root master hands requests to workers running as "user" (default nobody, which may not
     # read the cache); running them as whoever runs the benchmark needs no permission changes.
     user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
     temp = "\n".join(f"    {kind}_temp_path {state / kind};" for kind in ("client_body", "proxy", "fastcgi",
                                                                           "uwsgi", "scgi"))
+    listen = "\n".join(f"        listen {address}:{port};" for address in addresses)
     return f"""{user}worker_processes 1;
 daemon off;
 pid {state / 'nginx.pid'};
@@ -206,7 +207,7 @@ http {{
     types {{ text/html html; text/plain txt; }}
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{port};
+{listen}
         root {site};
     }}
 }}
@@ -214,17 +215,18 @@ http {{
 
 
 @contextlib.contextmanager
-def nginx(site: Path) -> Iterator[tuple[str, psutil.Process]]:
-    """nginx serving ``site`` on a free loopback port (one worker, keep-alive on, access log off);
-    yields the base URL and the master process. ``ops/bench/ensure-debian-package nginx`` installs it."""
+def nginx(site: Path, addresses: tuple[str, ...] = ("127.0.0.1",)) -> Iterator[tuple[str, psutil.Process]]:
+    """nginx serving ``site`` on a free port of each loopback address in ``addresses`` (one worker, keep-alive
+    on, access log off); yields the first address's base URL and the master process (the others differ
+    only in the address). ``ops/bench/ensure-debian-package nginx`` installs it."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
         state = Path(tmp)
         port = free_port()
-        (state / "nginx.conf").write_text(nginx_conf(site, state, port))
+        (state / "nginx.conf").write_text(nginx_conf(site, state, port, addresses))
         process = subprocess.Popen([binary, "-p", str(state), "-e", str(state / "error.log"),
                                     "-c", str(state / "nginx.conf")], stderr=subprocess.PIPE, text=True)
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://{addresses[0]}:{port}"
         try:
             def answers() -> bool:
                 if process.poll() is not None:

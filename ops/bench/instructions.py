@@ -7,11 +7,11 @@ can. Each figure is the difference between two runs of the same in-process
 harness, one with N units of work and one with none, divided by N, so
 start-up cancels out:
 
-- parser: ``ParserStage.handle`` on shop listing pages (shop rules, links not
+- parser: the stage loop running ``ParserStage.handle`` on shop listing pages (shop rules, links not
   followed), its records packed into batches by the stage's own ``Output``
   over a stand-in producer that acknowledges each batch at once;
 - sink: aiokafka's record objects, the runner admitting and finishing them
-  and ``SinkStage.handle_batch`` writing them to JSON-lines files, for
+  and the stage loop running ``SinkStage.handle``, writing them to JSON-lines files, for
   product records the parser made from those pages.
 
 Not counted: Kafka I/O, compression, the event loop's waiting and cache
@@ -29,7 +29,6 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
 
 from harness import ROOT
 
@@ -42,7 +41,7 @@ from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.memory import pace_collector
 from stages.core.messages import encode_page_headers
-from stages.core.output import Output, Record
+from stages.core.output import Output
 from stages.core.runner import StageRunner
 from stages.core.stage import StageContext
 from stages.core.window import Window
@@ -90,40 +89,44 @@ def page_envelopes(count: int) -> list[Envelope]:
     return [pool[i % POOL_PAGES] for i in range(count)]
 
 
-def parser_stage(output: Output) -> tuple[ParserStage, StageContext]:
-    stage = ParserStage(KafkaConfig(), ParserConfig(rules=str(RULES), follow_links=False))
-    return stage, StageContext(output=output, window=Window(max_messages=32, max_bytes=8 * MIB))
+def parser_stage() -> ParserStage:
+    return ParserStage(KafkaConfig(), ParserConfig(rules=str(RULES), follow_links=False))
+
+
+async def feed(runner: StageRunner, consumed: list[ConsumerRecord[bytes, bytes]]) -> None:
+    """Hand records to the runner's admission as polls would, and wait until each is acknowledged."""
+    tp = TopicPartition(consumed[0].topic, consumed[0].partition)
+    # No more than the window admits: a seek would need a started consumer.
+    poll = min(500, runner.config.max_in_flight)
+    for first in range(0, len(consumed), poll):
+        runner._admit_batch({tp: consumed[first:first + poll]})
+        while runner._tasks:
+            await asyncio.gather(*runner._tasks)
+
+
+def as_consumed(envelopes: list[Envelope]) -> list[ConsumerRecord[bytes, bytes]]:
+    return [ConsumerRecord(e.topic, e.partition, offset, 0, 0, e.key, e.value, None, len(e.key or b""),
+                           len(e.value), list(e.headers)) for offset, e in enumerate(envelopes)]
 
 
 async def parse(pages: int) -> None:
-    output = Output(AcknowledgingProducer(), stage="parser", dlq_topic="crawl.dlq", linger_seconds=0.005)
-    stage, context = parser_stage(output)
-    await stage.start(context)
+    stage = parser_stage()
+    # The runner's clients are never started: its output acknowledges at once, as a broker would later.
+    runner = StageRunner(stage, KafkaConfig(), RunnerConfig(**ParserStage.runner_defaults))
+    runner.output = Output(AcknowledgingProducer(), stage="parser", dlq_topic="crawl.dlq", linger_seconds=0.005)
+    await stage.start(StageContext(window=runner.window))
     pace_collector(RunnerConfig().gc_young_threshold)
-    for envelope in page_envelopes(WARM_UP + pages):
-        await stage.handle(envelope)
+    await feed(runner, as_consumed(page_envelopes(WARM_UP + pages)))
     await stage.stop()
-
-
-class CollectingOutput:
-    """Stands in for ``Output`` where only the records are wanted."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def send_all(self, records: Iterable[Record]) -> None:
-        self.records.extend(records)
 
 
 async def product_values(count: int) -> list[tuple[bytes, bytes]]:
     """Keys and values of ``count`` product records as the parser writes them (pages repeat as needed)."""
-    output = CollectingOutput()
-    stage, context = parser_stage(output)  # type: ignore[arg-type]
-    await stage.start(context)
-    for envelope in page_envelopes(POOL_PAGES):
-        await stage.handle(envelope)
+    stage = parser_stage()
+    await stage.start(StageContext(window=Window(max_messages=32, max_bytes=8 * MIB)))
+    records = [emit for envelope in page_envelopes(POOL_PAGES) for emit in await stage.handle(envelope)
+               if emit.kind == "product"]
     await stage.stop()
-    records = output.records
     return [(records[i % len(records)].key or b"", records[i % len(records)].value) for i in range(count)]
 
 
@@ -135,12 +138,10 @@ async def sink(records: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         stage = SinkStage(KafkaConfig(), SinkConfig(storage=f"jsonl:///{directory}"))
         # The runner's clients are never started: records go straight to its admission, as a poll's would.
-        runner = StageRunner(stage, KafkaConfig(), RunnerConfig(max_in_flight=2000))
-        await stage.start(StageContext(output=runner.output, window=runner.window))
+        runner = StageRunner(stage, KafkaConfig(), RunnerConfig(**SinkStage.runner_defaults))
+        await stage.start(StageContext(window=runner.window))
         pace_collector(RunnerConfig().gc_young_threshold)
-        for first in range(0, len(consumed), 500):
-            runner._admit_batch({tp: consumed[first:first + 500]})
-            await asyncio.gather(*runner._tasks)
+        await feed(runner, consumed)
         await stage.stop()
 
 

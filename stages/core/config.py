@@ -50,8 +50,12 @@ class KafkaConfig:
 class RunnerConfig:
     """Bounds and backpressure of the shared stage loop."""
 
-    max_in_flight: int = setting(200, "most messages a stage holds consumed but not finished")
-    max_in_flight_bytes: int = setting(32 * MIB, "most input bytes a stage holds consumed but not finished")
+    max_in_flight: int = setting(200, "most messages a stage holds being processed")
+    max_in_flight_bytes: int = setting(32 * MIB, "most input bytes a stage holds being processed")
+    max_unacked_bytes: int = setting(
+        16 * MIB, "most bytes of outputs a stage holds awaiting acknowledgement (Kafka's, or the sink's storage "
+                  "commit) before it takes no more input"
+    )
     commit_interval_seconds: float = setting(1.0, "how often finished offsets are committed")
     poll_timeout_seconds: float = setting(0.2, "longest wait for new messages in one poll")
     lag_high_water_messages: int = setting(50_000, "pause input when the downstream group lags more messages")
@@ -87,6 +91,7 @@ class RunnerConfig:
         require(self.max_in_flight >= 1, "max_in_flight", self.max_in_flight, "must be at least 1")
         require(self.max_in_flight_bytes >= 1, "max_in_flight_bytes", self.max_in_flight_bytes,
                 "must be at least 1")
+        require(self.max_unacked_bytes >= 1, "max_unacked_bytes", self.max_unacked_bytes, "must be at least 1")
         require(self.lag_low_water_messages <= self.lag_high_water_messages, "lag_low_water_messages",
                 self.lag_low_water_messages, "must not exceed --lag-high-water-messages")
         require(self.lag_low_water_bytes <= self.lag_high_water_bytes, "lag_low_water_bytes",

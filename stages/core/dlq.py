@@ -14,6 +14,7 @@ from typing import Any
 from stages.core.envelope import Envelope
 from stages.core.errors import CrawlpipeError
 from stages.core.messages import encode_json, utc_now
+from stages.core.shorten import ERROR_TEXT_MAX_CHARS, shorten
 
 log = logging.getLogger("crawlpipe.dlq")
 
@@ -45,7 +46,7 @@ def record(stage: str, error: CrawlpipeError, *, attempt: int = 1, envelope: Env
     document = {
         "stage": stage,
         "error_class": error.error_class,
-        "error": str(error),
+        "error": shorten(str(error), ERROR_TEXT_MAX_CHARS),
         "attempt": attempt,
         "failed_at": utc_now(),
         "input": source,

@@ -10,8 +10,7 @@ from typing import NamedTuple
 
 
 class Envelope(NamedTuple):
-    """Immutable, and a named tuple rather than a frozen dataclass: the sink makes one per product
-    record, and a frozen dataclass cost ~2 us more to build (5% of the sink's CPU)."""
+    """One consumed record: immutable, and built once per record."""
 
     topic: str
     partition: int

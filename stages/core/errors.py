@@ -14,6 +14,8 @@ class CrawlpipeError(Exception):
 
     error_class: str = "error"
     retriable: bool = False
+    #: How many times the input has been tried, for its DLQ record (a stage that retries sets it).
+    attempt: int = 1
 
 
 class ConfigError(CrawlpipeError):

@@ -73,14 +73,14 @@ class Budget:
 def budget(runner: RunnerConfig, kafka_config: KafkaConfig, *, output_ratio: float, stage_bytes: int = 0) -> Budget:
     """What the configuration allows a stage to hold at once.
 
-    ``output_ratio`` is how many bytes of output a stage holds per byte of
-    in-flight input until Kafka acknowledges it; ``stage_bytes`` is what the
-    stage's own settings add (the fetcher's bodies being streamed, the
-    parser's link filter).
+    ``output_ratio`` is the memory a stage holds per byte of output awaiting
+    acknowledgement (the sink keeps records as Python objects until its
+    storage commit); ``stage_bytes`` is what the stage's own settings add
+    (the fetcher's bodies being streamed, the parser's link filter).
     """
     return Budget(
         window_bytes=runner.max_in_flight_bytes,
-        output_bytes=int(runner.max_in_flight_bytes * output_ratio),
+        output_bytes=int(runner.max_unacked_bytes * output_ratio),
         consumer_prefetch_bytes=kafka_config.fetch_max_bytes,
         producer_bytes=kafka_config.max_request_bytes,
         stage_bytes=stage_bytes,

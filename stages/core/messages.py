@@ -6,6 +6,7 @@ the fetcher writes what the parser reads.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,9 @@ from yarl import URL
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError, SchemaError
 from stages.core.schemas import validate
+from stages.core.urls import normalize_url
+
+log = logging.getLogger("crawlpipe.urls")
 
 # Headers whose value is JSON; all others are plain UTF-8 text.
 _JSON_HEADERS = frozenset({"timings", "url_message"})
@@ -40,17 +44,29 @@ def host_key(url: str) -> bytes:
 
 
 def encode_url(message: dict[str, Any]) -> tuple[bytes, bytes]:
-    """(key, value) of a validated URL message."""
-    validate("url", message)
+    """(key, value) of a validated URL message, its URL in the contract's normal form (``core/urls.py``)."""
+    message = validate("url", with_normal_url(message))
     return host_key(message["url"]), orjson.dumps(message)
 
 
 def decode_url(envelope: Envelope) -> dict[str, Any]:
+    """The URL message in ``envelope``, its URL normalised; a URL outside the contract is ``bad_url``."""
     try:
         message = orjson.loads(envelope.value)
     except orjson.JSONDecodeError as exc:
         raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
-    return validate("url", message)
+    return validate("url", with_normal_url(message))
+
+
+def with_normal_url(message: Any) -> Any:
+    """``message`` with its URL normalised, before the schema sees it, so every bad URL is ``bad_url``."""
+    if isinstance(message, dict) and isinstance(message.get("url"), str):
+        return {**message, "url": normalize_url(message["url"], on_userinfo=_warn_userinfo)}
+    return message
+
+
+def _warn_userinfo(url: str) -> None:
+    log.warning("credentials stripped from a URL, never stored nor sent: %s", url)
 
 
 def encode_json(document: dict[str, Any], schema: str) -> bytes:

@@ -3,9 +3,8 @@
 The runner's own counters (``StageRunner.counts``, ``Output.counts``, the
 window, the pause reasons, the lag watcher) are read when Prometheus
 scrapes, by one collector, so the hot path pays nothing for the generic
-metrics. Only what the runner cannot see (fetch latency and HTTP statuses,
-parse time and products per page, the sink's batch writes) is observed by
-the stages through the few functions at the end of this module.
+metrics. What only a stage can see (fetch latency, parse time, batch writes)
+is declared by the stage in its own ``metrics.py`` on ``REGISTRY``.
 
 Generic metrics carry a ``stage`` label (one dashboard query covers every
 stage); stage-specific ones are named ``crawlpipe_<stage>_<thing>_<unit>``.
@@ -14,24 +13,26 @@ The registry is this process's own, never prometheus-client's global one.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import orjson
 import psutil
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from aiokafka import AIOKafkaConsumer
 from prometheus_client.registry import Collector
 
-from stages.core.pausing import REASONS
+from stages.core.lag import Downstream, LagWatcher
+from stages.core.memory import MemoryGuard
+from stages.core.output import Output
+from stages.core.pausing import REASONS, PauseState
 from stages.core.settings import require, setting
-
-if TYPE_CHECKING:
-    from stages.core.runner import StageRunner
+from stages.core.stage import Stage
+from stages.core.window import Window
 
 log = logging.getLogger("crawlpipe.metrics")
 
@@ -51,6 +52,42 @@ class MetricsConfig:
     @property
     def enabled(self) -> bool:
         return self.metrics_port > 0
+
+
+class Counted(Protocol):
+    @property
+    def consumed(self) -> int: ...
+    @property
+    def consumed_bytes(self) -> int: ...
+    @property
+    def finished(self) -> int: ...
+    @property
+    def commits(self) -> int: ...
+
+
+class StageRunner(Protocol):
+    """What the metrics read of the stage loop (``runner.StageRunner``), named without importing it."""
+
+    @property
+    def stage(self) -> Stage: ...
+    @property
+    def counts(self) -> Counted: ...
+    @property
+    def output(self) -> Output: ...
+    @property
+    def window(self) -> Window: ...
+    @property
+    def memory(self) -> MemoryGuard: ...
+    @property
+    def pauses(self) -> PauseState: ...
+    @property
+    def lag(self) -> LagWatcher | None: ...
+    @property
+    def downstream(self) -> Downstream | None: ...
+    @property
+    def consumer(self) -> AIOKafkaConsumer: ...
+    @property
+    def stopping(self) -> bool: ...
 
 
 class RunnerCollector(Collector):
@@ -105,7 +142,7 @@ class RunnerCollector(Collector):
         for error_class, count in sorted(out.dlq_by_class.items()):
             dlq.add_metric([r.stage.name, error_class], count)
         yield dlq
-        downstream = r.stage.downstream
+        downstream = r.downstream
         if r.lag is not None and downstream is not None:
             labels = ["stage", "topic", "group"]
             values = [r.stage.name, downstream.topic, downstream.group]
@@ -170,47 +207,3 @@ class MetricsServer:
 
 def _json(status: int, document: dict) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(document), content_type="application/json")
-
-
-# Stage-specific observations: the only metric calls on the hot path.
-
-_FETCH_SECONDS = Histogram(
-    "crawlpipe_fetcher_fetch_seconds", "wall time of one fetch, including the per-host politeness wait",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY)
-_HTTP_RESPONSES = Counter(
-    "crawlpipe_fetcher_http_responses", "HTTP responses to page fetches by status code",
-    labelnames=["status"], registry=REGISTRY)
-_PARSE_SECONDS = Histogram(
-    "crawlpipe_parser_parse_seconds", "CPU-bound time to decode, parse and extract one page",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=REGISTRY)
-_PRODUCTS_PER_PAGE = Histogram(
-    "crawlpipe_parser_products_per_page", "products extracted from one page",
-    buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500), registry=REGISTRY)
-_BATCH_WRITE_SECONDS = Histogram(
-    "crawlpipe_sink_batch_write_seconds", "time to write and commit one batch to storage, retries included",
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30), registry=REGISTRY)
-_BATCH_RECORDS = Histogram(
-    "crawlpipe_sink_batch_records", "records in one storage batch",
-    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=REGISTRY)
-
-
-def fetched(seconds: float, status: int | None) -> None:
-    """One fetch ended after ``seconds``; ``status`` is None when no HTTP response came."""
-    _FETCH_SECONDS.observe(seconds)
-    if status is not None:
-        _responses_with(status).inc()
-
-
-@functools.lru_cache(maxsize=1000)  # HTTP has fewer status codes; labels() costs a lock and a lookup per page
-def _responses_with(status: int) -> Counter:
-    return _HTTP_RESPONSES.labels(status=str(status))
-
-
-def parsed(seconds: float, products: int) -> None:
-    _PARSE_SECONDS.observe(seconds)
-    _PRODUCTS_PER_PAGE.observe(products)
-
-
-def batch_written(seconds: float, records: int) -> None:
-    _BATCH_WRITE_SECONDS.observe(seconds)
-    _BATCH_RECORDS.observe(records)

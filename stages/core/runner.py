@@ -1,28 +1,35 @@
-"""The one loop every stage runs: consume within the window, handle, commit in order.
+"""The one loop every stage runs: consume within the window, handle, produce, commit in order.
 
 Per message: (1) the window admits it or it is left in Kafka (the partition
-is sought back), (2) the offset tracker records it, (3) the stage's
-``handle`` runs as its own task (a ``batched`` stage gets a poll's messages
-in one task), (4) errors at the edge become a DLQ record,
-(5) the offset is marked finished and committed later up to the highest
-contiguous finished offset. Backpressure (window, downstream lag, memory)
-pauses partitions while the poll loop keeps polling.
+is sought back); (2) the offset tracker records it; (3) the stage's
+``handle`` runs (a poll's messages one after another in one task, or each in
+its own task for a stage whose ``handle`` awaits I/O); (4) its outputs
+become Kafka records on the topics the stage declared, packed with other
+messages' records, and the message moves from "being processed" to
+"awaiting acknowledgement" in the window; a ``CrawlpipeError`` becomes a DLQ
+record instead; (5) once acknowledged, the offset is marked finished and
+committed later up to the highest contiguous finished offset. Backpressure
+(window, downstream lag, memory) pauses partitions while the poll loop keeps
+polling.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from stages.core import fetch_buffers, kafka
+from stages.core import fetch_buffers, kafka, registry
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
-from stages.core.errors import MemoryExhausted
+from stages.core.errors import CrawlpipeError, MemoryExhausted
 from stages.core.envelope import Envelope
 from stages.core.lag import LagWatcher
 from stages.core.memory import (
@@ -37,8 +44,9 @@ from stages.core.memory import (
 )
 from stages.core.metrics import MetricsConfig, MetricsServer
 from stages.core.offsets import OffsetTracker
-from stages.core.output import Output
+from stages.core.output import Output, Record
 from stages.core.pausing import PauseState
+from stages.core.revoking import cancel_revoked
 from stages.core.stage import Stage, StageContext
 from stages.core.window import Window
 
@@ -53,6 +61,8 @@ REBALANCE_DRAIN_SECONDS = 5.0
 
 # A message in the stage's hands: its envelope, partition, bytes charged to the window and tracker token.
 Admitted = tuple[Envelope, TopicPartition, int, int]
+# Where a message's offset is finished: its partition, offset and tracker token.
+Finish = tuple[TopicPartition, int, int]
 
 
 @dataclass
@@ -82,14 +92,20 @@ class StageRunner:
         self.until = until
         self._reached: set[TopicPartition] = set()
         self.client_id = client_id or f"crawlpipe-{stage.name}-{os.getpid()}"
-        self.window = Window(max_messages=config.max_in_flight, max_bytes=config.max_in_flight_bytes)
+        self.window = Window(max_messages=config.max_in_flight, max_bytes=config.max_in_flight_bytes,
+                             max_unacked_bytes=config.max_unacked_bytes)
+        self.input_topic = getattr(kafka_config, stage.input)
+        self._topics = {kind: getattr(kafka_config, field) for kind, field in stage.outputs.items()}
         self.tracker = OffsetTracker()
         self.hot_spots = HotSpots()
         self.counts = Counts()
-        self._tasks: dict[asyncio.Task[None], frozenset[TopicPartition]] = {}
+        # Handling tasks and outputs awaiting acknowledgement, with the partitions they finish.
+        self._tasks: dict[asyncio.Future[Any], frozenset[TopicPartition]] = {}
+        # Partitions being handed to another replica: their messages are no longer admitted.
+        self.revoking: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
-        self.consumer = kafka.consumer(kafka_config, stage.input_topic, group=self.group,
+        self.consumer = kafka.consumer(kafka_config, self.input_topic, group=self.group,
                                        client_id=self.client_id, max_poll_records=config.max_in_flight)
         self.producer = kafka.producer(kafka_config, client_id=self.client_id)
         self.admin = kafka.admin(kafka_config, client_id=self.client_id)
@@ -97,10 +113,10 @@ class StageRunner:
                              linger_seconds=kafka_config.producer_linger_ms / 1000)
         self.pauses = PauseState(self.consumer, stage.name)
         self.planned = budget(config, kafka_config, output_ratio=stage.output_ratio,
-                              stage_bytes=stage.extra_memory_bytes(config))
+                              stage_bytes=stage.memory_bytes(config))
         self.limit_bytes = effective_limit_bytes(config, cgroup_limit_bytes(), self.planned)
         self.memory = MemoryGuard(config, self.planned, self.limit_bytes, self.window, self.pauses, self.hot_spots)
-        downstream = stage.downstream
+        self.downstream = downstream = registry.downstream(type(stage), kafka_config)
         self.lag = LagWatcher(config, downstream, self.admin, self.consumer, self.pauses) if downstream else None
         if downstream and self.lag:
             self.output.on_produced(downstream.topic, self.lag.produced)
@@ -128,11 +144,11 @@ class StageRunner:
         try:
             for client in (self.admin, self.producer):
                 await kafka.start(client, self.kafka_config)
-            await self.stage.start(StageContext(output=self.output, window=self.window))
+            await self.stage.start(StageContext(window=self.window))
             pace_collector(self.config.gc_young_threshold)
-            self.consumer.subscribe([self.stage.input_topic], listener=_Rebalance(self))
+            self.consumer.subscribe([self.input_topic], listener=_Rebalance(self))
             await kafka.start(self.consumer, self.kafka_config)
-            log.info("%s consuming %s as group %s", self.stage.name, self.stage.input_topic, self.group)
+            log.info("%s consuming %s as group %s", self.stage.name, self.input_topic, self.group)
             if self.metrics:
                 await self.metrics.start()
             background.append(asyncio.create_task(self._commit_loop()))
@@ -188,9 +204,11 @@ class StageRunner:
             # Keep polling while paused so the group does not evict us.
             self._admit_batch(await self.consumer.getmany(timeout_ms=0))
 
-    def _admit_batch(self, batch: dict[TopicPartition, list]) -> None:
+    def _admit_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         admitted: list[Admitted] = []
         for tp, records in batch.items():
+            if tp in self.revoking:
+                continue  # already being handed over; its new owner reads it from the committed offset
             for record in records:
                 if self.until is not None and record.offset >= self.until.get(tp, 0):
                     # Past the end of a bounded run: nothing more to do on this partition.
@@ -208,12 +226,12 @@ class StageRunner:
                     self.consumer.seek(tp, record.offset)
                     break
                 entry = (envelope, tp, size, self._admit(tp, record.offset, size))
-                if self.stage.batched:
-                    admitted.append(entry)
+                if self.stage.concurrent:
+                    self._track(asyncio.create_task(self._handle_one(entry)), (tp,))
                 else:
-                    self._start([entry])
+                    admitted.append(entry)
         if admitted:
-            self._start(admitted)
+            self._track(asyncio.create_task(self._handle_in_turn(admitted)), {tp for _, tp, _, _ in admitted})
 
     def _admit(self, tp: TopicPartition, offset: int, size: int) -> int:
         token = self.tracker.begin(tp, offset)
@@ -222,30 +240,99 @@ class StageRunner:
         self.counts.consumed_bytes += size
         return token
 
-    def _start(self, admitted: list[Admitted]) -> None:
-        task = asyncio.create_task(self._process(admitted))
-        self._tasks[task] = frozenset(tp for _, tp, _, _ in admitted)
-        task.add_done_callback(self._forget)
+    def _track(self, future: asyncio.Future[Any], partitions: Iterable[TopicPartition]) -> None:
+        self._tasks[future] = frozenset(partitions)
+        future.add_done_callback(self._forget)
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
+    def _forget(self, future: asyncio.Future[Any]) -> None:
+        self._tasks.pop(future, None)
 
-    async def _process(self, admitted: list[Admitted]) -> None:
+    async def _handle_in_turn(self, admitted: list[Admitted]) -> None:
+        for index, entry in enumerate(admitted):
+            if not await self._handle_one(entry):
+                # The stage has failed: what was not handled is given back, unfinished.
+                for _, _, size, _ in admitted[index + 1:]:
+                    self.window.hand_over(size)
+                return
+
+    async def _handle_one(self, entry: Admitted) -> bool:
+        """Handle one message and hand its outputs over for acknowledgement; False if the stage failed."""
+        envelope, tp, size, token = entry
         try:
-            errors = await self.stage.handle_batch([envelope for envelope, _, _, _ in admitted])
-            for (envelope, tp, _, token), error in zip(admitted, errors, strict=True):
-                if error is not None:
-                    log.info("%s %s to DLQ: %s: %s", self.stage.name, envelope.where(), error.error_class, error)
-                    await self.output.dead_letter(error, attempt=self.stage.attempt(envelope), envelope=envelope)
-                self.tracker.finish(tp, envelope.offset, token)
-                self.counts.finished += 1
+            try:
+                outcome = await self.stage.handle(envelope)
+            except CrawlpipeError as error:
+                await self._dead_letter(envelope, error)
+                self.window.hand_over(size)
+                self._finished((tp, envelope.offset, token))
+                return True
+            if isinstance(outcome, asyncio.Future):
+                self.window.hand_over(size, size)
+                outcome.add_done_callback(functools.partial(self._stored, envelope, size, (tp, envelope.offset, token)))
+                self._track(outcome, (tp,))
+                return True
+            records = [Record(self._topics[emit.kind], emit.value, emit.key, emit.headers) for emit in outcome]
+            unacked = sum(len(record.value) for record in records)
+            delivered = await self.output.emit(records)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a broker failure: stop, commit nothing unacknowledged
-            log.exception("%s failed on %s", self.stage.name, admitted[0][0].where())
+            log.exception("%s failed on %s", self.stage.name, envelope.where())
+            self.window.hand_over(size)
             self._fail(exc)
+            return False
+        self.window.hand_over(size, unacked)
+        delivered.add_done_callback(functools.partial(self._acknowledged, unacked, (tp, envelope.offset, token)))
+        self._track(delivered, (tp,))
+        return True
+
+    def _acknowledged(self, unacked: int, finish: Finish, delivered: asyncio.Future[Any]) -> None:
+        self.window.acknowledged(unacked)
+        if delivered.cancelled():
+            return
+        if (error := delivered.exception()) is not None:
+            log.error("%s could not produce the outputs of %s[%d] offset %d: %r", self.stage.name,
+                      finish[0].topic, finish[0].partition, finish[1], error)
+            self._fail(error)
+            return
+        self._finished(finish)
+
+    def _stored(self, envelope: Envelope, size: int, finish: Finish, done: asyncio.Future[None]) -> None:
+        """A ``Pending`` outcome resolved: finished, or this message's own failure, or the stage's."""
+        if done.cancelled():
+            self.window.acknowledged(size)
+            return
+        error = done.exception()
+        if error is None:
+            self.window.acknowledged(size)
+            self._finished(finish)
+        elif isinstance(error, CrawlpipeError) and not error.retriable:
+            self._track(asyncio.ensure_future(self._dead_letter_then_finish(envelope, error, size, finish)),
+                        (finish[0],))
+        else:
+            self.window.acknowledged(size)
+            log.error("%s failed on %s: %r", self.stage.name, envelope.where(), error)
+            self._fail(error)
+
+    async def _dead_letter_then_finish(self, envelope: Envelope, error: CrawlpipeError, size: int,
+                                       finish: Finish) -> None:
+        try:
+            await self._dead_letter(envelope, error)
+        except Exception as exc:  # the DLQ itself cannot be written: nothing more can be done safely
+            self._fail(exc)
+            return
         finally:
-            self.window.release(sum(size for _, _, size, _ in admitted), messages=len(admitted))
+            self.window.acknowledged(size)
+        self._finished(finish)
+
+    async def _dead_letter(self, envelope: Envelope, error: CrawlpipeError) -> None:
+        log.info("%s %s to DLQ: %s: %s", self.stage.name, envelope.where(), error.error_class, error)
+        await self.output.dead_letter(error, attempt=getattr(error, "attempt", 1), envelope=envelope)
+
+    def _finished(self, finish: Finish) -> None:
+        tp, offset, token = finish
+        self.tracker.finish(tp, offset, token)
+        self.counts.finished += 1
 
     async def _commit_loop(self) -> None:
         while True:
@@ -271,21 +358,28 @@ class StageRunner:
                 self.request_stop()
 
     async def drain(self, partitions: set[TopicPartition], timeout: float) -> None:
-        tasks = [task for task, tps in self._tasks.items() if tps & partitions]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+        """Wait for the handling and acknowledgements of ``partitions``' messages, up to ``timeout``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        # Handling tasks add the acknowledgements they wait for: look again until none is left.
+        while tasks := [task for task, tps in self._tasks.items() if tps & partitions]:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.wait(tasks, timeout=left)
 
     async def _shutdown(self) -> None:
         self.pauses.set("shutdown", "stopping")
-        tasks = list(self._tasks)
-        if tasks:
-            _, unfinished = await asyncio.wait(tasks, timeout=self.config.shutdown_timeout_seconds)
-            for task in unfinished:
+        everything = {tp for tps in self._tasks.values() for tp in tps}
+        await self.drain(everything, self.config.shutdown_timeout_seconds)
+        unfinished = list(self._tasks)
+        if unfinished:
+            log.warning("%s abandoned %d messages being handled or awaiting acknowledgement: they will be "
+                        "processed again", self.stage.name, len(unfinished))
+            # Only handling is cancelled: an acknowledgement may be shared with other messages' records.
+            handling = [task for task in unfinished if isinstance(task, asyncio.Task)]
+            for task in handling:
                 task.cancel()
-            if unfinished:
-                log.warning("%s abandoned %d unfinished messages: they will be processed again",
-                            self.stage.name, len(unfinished))
-                await asyncio.gather(*unfinished, return_exceptions=True)
+            await asyncio.gather(*handling, return_exceptions=True)
         await self.commit()
         await self.stage.stop()
         await self.producer.stop()
@@ -308,7 +402,11 @@ class _Rebalance(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         if not revoked:
             return
+        self._runner.revoking |= revoked
         await self._runner.drain(set(revoked), REBALANCE_DRAIN_SECONDS)
+        # Work left on partitions handed to another replica is cancelled, not left running beside its new
+        # owner (two fetchers at one host); uncommitted, it is redone there.
+        await cancel_revoked(self._runner._tasks, revoked, self._runner.stage.name)
         fetch_buffers.release(self._runner.consumer, revoked)
         final = self._runner.tracker.revoke(set(revoked))
         await self._runner.commit(final)
@@ -316,6 +414,8 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s rebalance: assigned %s", self._runner.stage.name, _names(assigned))
+        self._runner.revoking.clear()
+        self._runner.stage.partitions_assigned()
         self._runner.pauses.apply()
 
 

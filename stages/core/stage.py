@@ -1,88 +1,92 @@
-"""What a stage supplies to the shared loop: one hot-path method, ``handle``.
+"""What a stage supplies to the shared loop: what it does with one message, and what that gives.
 
-A stage of many small messages (the sink) may set ``batched`` and implement
-``handle_batch`` instead: the runner then hands it each poll's messages in
-one call, saving a task and a future per message. Everything else
-(consuming, the window, offsets, backpressure, the DLQ, shutdown) is the
-runner's job, so the three stages cannot drift apart.
+A stage declares its input topic, the kinds of output it produces (each
+mapped to a topic) and its settings classes, and implements ``handle``: given
+one message, return its outputs as ``Emit``s. Core turns them into Kafka
+records on the kind's topic (keys, partitions, shared batches), commits the
+input's offset once they are acknowledged, sends a raised ``CrawlpipeError``
+to the DLQ, and bounds all of it with the window (``runner.py``). A stage
+whose work ends outside Kafka (the sink's storage transaction) returns a
+``Pending`` instead: the input is finished when it resolves.
+
+A stage registers itself with ``registry.register`` (the built-in ones through
+the ``crawlpipe.stages`` entry points), so adding one needs no change in core.
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
-from stages.core.config import RunnerConfig
+from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
-from stages.core.errors import CrawlpipeError
-from stages.core.lag import Downstream
-from stages.core.output import Output
 from stages.core.window import Window
+
+Headers = list[tuple[str, bytes]]
+
+
+class Emit(NamedTuple):
+    """One output of a handled message, of one of the stage's declared ``outputs`` kinds."""
+
+    kind: str
+    value: bytes
+    key: bytes | None = None
+    headers: Headers | None = None
+
+
+#: What ``handle`` returns: outputs to produce, or a future that resolves when the stage's own
+#: work for the message is durable (None) or has failed for this message (a ``CrawlpipeError``).
+Outcome = Sequence[Emit] | asyncio.Future[None]
 
 
 @dataclass(frozen=True)
 class StageContext:
-    """What the runner lends a stage: the producer side, and the window to charge held bytes to."""
+    """What the runner lends a stage at start: its window, for messages that wait on something else."""
 
-    output: Output
     window: Window
 
 
 class Stage(ABC):
     name: ClassVar[str]
-    #: Bytes of output held per byte of in-flight input, for the memory budget.
-    output_ratio: ClassVar[float] = 1.0
-    #: This stage's own defaults for RunnerConfig settings (CLI and environment still win).
+    #: The ``KafkaConfig`` topic field this stage consumes, e.g. ``"topic_pages"``.
+    input: ClassVar[str]
+    #: Output kind -> ``KafkaConfig`` topic field. The first kind is the stage's main output: the
+    #: group of the stage that consumes its topic is the one whose lag pauses this stage.
+    outputs: ClassVar[Mapping[str, str]] = {}
+    #: Settings classes (``stages.core.settings``) the stage is built with, after the ``KafkaConfig``.
+    settings: ClassVar[tuple[type, ...]] = ()
+    #: This stage's own defaults for ``RunnerConfig`` settings (CLI, environment and file still win).
     runner_defaults: ClassVar[Mapping[str, Any]] = {}
-    #: Whether the runner hands this stage a poll's messages together (``handle_batch``) or one per task.
-    batched: ClassVar[bool] = False
+    #: Whether ``handle`` awaits I/O (each message then runs in its own task) or is CPU work
+    #: (a poll's messages are handled one after another in one task).
+    concurrent: ClassVar[bool] = False
+    #: Bytes of output held per byte of input while outputs await acknowledgement, for the budget.
+    output_ratio: ClassVar[float] = 1.0
 
-    @property
     @abstractmethod
-    def input_topic(self) -> str: ...
+    def __init__(self, kafka_config: KafkaConfig, *settings: Any) -> None: ...
 
-    @property
-    def downstream(self) -> Downstream | None:
-        """The topic and group whose lag pauses this stage; None for the last stage."""
-        return None
-
-    def extra_memory_bytes(self, runner: RunnerConfig) -> int:
-        """Memory the stage's own configuration implies beyond the window (caches, batches)."""
+    def memory_bytes(self, runner: RunnerConfig) -> int:
+        """Memory the stage's own settings imply beyond the window (caches, parse trees, streams)."""
         return 0
 
     async def start(self, context: StageContext) -> None:
         """Acquire resources (sessions, database pools) once per process."""
 
-    async def handle(self, envelope: Envelope) -> None:
-        """Process one message; return only when every output is acknowledged.
+    @abstractmethod
+    async def handle(self, message: Envelope) -> Outcome:
+        """Process one message and return what it gives.
 
-        Raise a CrawlpipeError for input that cannot be processed: the runner
-        sends it to the DLQ and moves on. Any other exception is a bug and
-        stops the stage.
+        Raise a ``CrawlpipeError`` for input that cannot be processed: core sends it to the DLQ
+        and moves on (its ``attempt`` attribute, where set, goes into the DLQ record). Any other
+        exception is a bug and stops the stage.
         """
-        raise NotImplementedError(f"{self.name} implements neither handle nor handle_batch")
 
-    async def handle_batch(self, envelopes: Sequence[Envelope]) -> list[CrawlpipeError | None]:
-        """Process messages; return, for each, None or the error that sends it to the DLQ.
-
-        As ``handle``, it returns only when every output is acknowledged, and
-        any exception it raises is a bug that stops the stage.
-        """
-        errors: list[CrawlpipeError | None] = []
-        for envelope in envelopes:
-            try:
-                await self.handle(envelope)
-            except CrawlpipeError as error:
-                errors.append(error)
-            else:
-                errors.append(None)
-        return errors
-
-    def attempt(self, envelope: Envelope) -> int:
-        """The attempt count recorded in a DLQ record for this message."""
-        return 1
+    def partitions_assigned(self) -> None:
+        """A rebalance just gave this replica its partitions (work of others may have moved here)."""
 
     async def stop(self) -> None:
         """Release resources; called once, also after a failure."""

@@ -1,9 +1,14 @@
 """The in-flight window: how much consumed-but-unfinished work a stage may hold.
 
-Bounded in messages and in bytes behind one predicate (``has_room``), so a
-stage of large raw pages is held back by bytes and one of small URL
-messages by count. The memory guard can shrink the count bound while RSS
-is high; capacity is released in ``finally`` by the caller.
+Two things are bounded separately, behind one predicate (``has_room``):
+what is being processed (messages and their input bytes: a stage of large
+raw pages is held back by bytes, one of small URL messages by count), and
+the bytes of outputs that wait for their acknowledgement (Kafka's, or the
+sink's storage commit). A message moves from the first to the second when
+its handling ends (``hand_over``), so its input is released as soon as it
+is processed while its offset waits for the acks: a slow ack costs memory
+bounded by ``max_unacked_bytes``, not idle processing slots. The memory
+guard can shrink the count bound while RSS is high.
 
 A message that waits on something the window cannot speed up (a throttled
 host, a retry's not-before time) may lend its count back while it waits, so
@@ -18,12 +23,14 @@ from contextlib import contextmanager
 
 
 class Window:
-    def __init__(self, *, max_messages: int, max_bytes: int) -> None:
+    def __init__(self, *, max_messages: int, max_bytes: int, max_unacked_bytes: int | None = None) -> None:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
+        self.max_unacked_bytes = max_bytes if max_unacked_bytes is None else max_unacked_bytes
         self.limit_messages = max_messages
         self.messages = 0
         self.bytes = 0
+        self.unacked_bytes = 0
         self.lent_messages = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -34,9 +41,10 @@ class Window:
         An empty window admits one message of any size, or a page larger than
         the byte bound could never be processed.
         """
-        if self.messages == 0:
+        if self.messages == 0 and self.unacked_bytes == 0:
             return True
-        return self.messages < self.limit_messages and self.bytes + size <= self.max_bytes
+        return (self.messages < self.limit_messages and self.bytes + size <= self.max_bytes
+                and self.unacked_bytes <= self.max_unacked_bytes)
 
     @property
     def free_messages(self) -> int:
@@ -44,23 +52,25 @@ class Window:
 
     def acquire(self, size: int) -> None:
         self.messages += 1
-        self.charge(size)
-
-    def release(self, size: int, messages: int = 1) -> None:
-        """Give back ``messages`` messages of ``size`` bytes in all (a batched stage's poll at once)."""
-        self.messages -= messages
-        self.refund(size)
-
-    def charge(self, size: int) -> None:
-        """Count bytes a stage holds beyond its input (a fetched page awaiting its ack)."""
         self.bytes += size
-        if not self.has_room():
-            self._room.clear()
+        self._update()
 
-    def refund(self, size: int) -> None:
+    def hand_over(self, size: int, unacked: int = 0) -> None:
+        """A message of ``size`` input bytes is processed; ``unacked`` bytes of its outputs await acks."""
+        self.messages -= 1
         self.bytes -= size
+        self.unacked_bytes += unacked
+        self._update()
+
+    def acknowledged(self, unacked: int) -> None:
+        self.unacked_bytes -= unacked
+        self._update()
+
+    def _update(self) -> None:
         if self.has_room():
             self._room.set()
+        else:
+            self._room.clear()
 
     @contextmanager
     def lent(self, limit: int) -> Iterator[bool]:

@@ -8,15 +8,22 @@ new pages).
 
 ``ShopStats`` counts what was served so a test can prove that a replay
 fetched nothing. Only paths that exist are counted by name, which bounds the
-counter by the size of the shop whatever a client asks for.
+counter by the size of the shop whatever a client asks for. With
+``hold_seconds`` (every answer waits that long, as on a real site) it also
+records what a crawler's politeness looks like from the server's side: the
+most requests it had at once, and the shortest time between two request
+starts that the server can vouch for (``stalls.py``: a start delayed by the
+server's own stall may have arrived that much earlier).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import signal
 import socket
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,6 +33,7 @@ from aiohttp import web
 
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.pages import ROBOTS_TXT, render_listing, render_product
+from stages.demoshop.stalls import STALLS, TICK_SECONDS
 
 _HTML = "text/html"
 _KEEPALIVE_TIMEOUT_SECONDS = 75.0  # aiohttp's default, stated: the fetcher's pool relies on it
@@ -34,6 +42,7 @@ _RENDER_CACHE_PAGES = 32
 _LISTEN_BACKLOG = 1024  # a fetcher opens ~200 connections at once; 128 would drop some SYNs
 
 _stats_key = web.AppKey("stats", "ShopStats")
+_hold_key = web.AppKey("hold_seconds", float)
 
 
 @dataclass(slots=True)
@@ -43,23 +52,43 @@ class ShopStats:
     requests_total: int = 0
     not_found_total: int = 0
     served_by_path: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    # Each gap is counted at its longest: the previous start plus the server stall before it may hide that much.
+    min_gap_seconds: float = math.inf
+    last_start: float = -math.inf
+    last_stall: float = 0.0
+
+    def started(self, stall_seconds: float) -> None:
+        """A request came in ``stall_seconds`` after the server could first have seen it: count it and its gap."""
+        now = time.monotonic()
+        self.requests_total += 1
+        self.min_gap_seconds = min(self.min_gap_seconds, now - self.last_start + self.last_stall)
+        self.last_start, self.last_stall = now, stall_seconds + TICK_SECONDS
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
 
 @web.middleware
 async def _count(request: web.Request,
                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     stats = request.app[_stats_key]
-    stats.requests_total += 1
+    stats.started(STALLS.stall_seconds() if request.app[_hold_key] else 0.0)
     try:
+        if hold := request.app[_hold_key]:
+            # The site's own response time: the behaviour a politeness test measures against.
+            await asyncio.sleep(hold)
         response = await handler(request)
     except web.HTTPNotFound:
         stats.not_found_total += 1
         raise
+    finally:
+        stats.in_flight -= 1
     stats.served_by_path[request.path] += 1
     return response
 
 
-def make_app(catalog: Catalog) -> web.Application:
+def make_app(catalog: Catalog, hold_seconds: float = 0.0) -> web.Application:
     """The shop as an aiohttp application: robots.txt, /list/{n}.html, /product/{id}.html; 404 otherwise."""
     listing = lru_cache(maxsize=_RENDER_CACHE_PAGES)(lambda n: render_listing(catalog, n))
 
@@ -81,6 +110,7 @@ def make_app(catalog: Catalog) -> web.Application:
 
     app = web.Application(middlewares=[_count])
     app[_stats_key] = ShopStats()
+    app[_hold_key] = hold_seconds
     # The patterns accept only canonical spellings ("/list/7.html", not "/list/07.html"): one page, one URL.
     app.router.add_get("/robots.txt", robots)
     app.router.add_get(r"/list/{n:[1-9][0-9]{0,5}}.html", listing_page)
@@ -100,6 +130,8 @@ class RunningShop:
 
     async def close(self) -> None:
         await self._runner.cleanup()
+        if self._runner.app[_hold_key]:
+            await STALLS.leave()
 
     async def __aenter__(self) -> RunningShop:
         return self
@@ -108,16 +140,20 @@ class RunningShop:
         await self.close()
 
 
-async def start_shop(catalog: Catalog, host: str = "127.0.0.1", port: int = 0) -> RunningShop:
-    """Serve ``catalog`` on ``host:port`` (port 0: any free port) and return once it accepts connections."""
+async def start_shop(catalog: Catalog, host: str = "127.0.0.1", port: int = 0,
+                     hold_seconds: float = 0.0) -> RunningShop:
+    """Serve ``catalog`` on ``host:port`` (port 0: any free port), each answer ``hold_seconds`` late, and return
+    once it accepts connections."""
     # Bind the socket ourselves: it is the public way to learn which port 0 became.
     sock = socket.create_server((host, port))
-    app = make_app(catalog)
+    app = make_app(catalog, hold_seconds)
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=_KEEPALIVE_TIMEOUT_SECONDS,
                            shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS)
     try:
         await runner.setup()
         await web.SockSite(runner, sock, backlog=_LISTEN_BACKLOG).start()
+        if hold_seconds:
+            STALLS.join()
     except BaseException:
         sock.close()
         await runner.cleanup()

@@ -7,9 +7,11 @@ connection pool. For each hop of a fetch (the URL, then each redirect) it:
    (named hosts are judged by the guarded resolver when a socket opens);
 2. checks robots.txt, downloading it once per origin through this session;
 3. waits for a slot and the pacing delay of the host (``politeness.py``),
-   inside the caller's ``waiting`` hook if it has to wait;
+   inside the caller's ``waiting`` hook if it has to wait; a URL known to be
+   slow first waits for one of the host's slow places (``slowlane.py``);
 4. sends the request with connect and read timeouts, inside what is left of
-   the fetch's total network budget;
+   the fetch's total network budget; a page request that turns slow while
+   the host's slow places are taken is cut (``slow_request``);
 5. judges the answer: a redirect becomes the next hop (loops and overlong
    chains refused); 429/5xx become retriable errors carrying Retry-After;
    other failures final errors; non-HTML refused unless configured;
@@ -22,16 +24,20 @@ Failures are raised as crawlpipe errors (``errors.py``) with a stable
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
 from time import perf_counter
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 from yarl import URL
 
 from stages.core.errors import BadMessage
+from stages.core.urls import normalize_url
 from stages.fetcher.addresses import AddressPolicy, GuardedResolver
 from stages.fetcher.body import BodyLimits, LargeBodyGate, read_body
 from stages.fetcher.config import FetchConfig
@@ -39,6 +45,7 @@ from stages.fetcher.errors import (
     BAD_URL,
     CONNECTION,
     REDIRECT_LOOP,
+    SLOW_REQUEST,
     THROTTLED,
     TIMEOUT,
     TOO_LARGE,
@@ -51,7 +58,9 @@ from stages.fetcher.errors import (
 )
 from stages.fetcher.politeness import HostThrottle, Waiting, parse_retry_after
 from stages.fetcher.robots import RobotsCache, RobotsResponse
-from stages.fetcher.urls import validate_url
+from stages.fetcher.slowlane import SlowLane, Watch
+
+log = logging.getLogger("crawlpipe.fetcher")
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -91,6 +100,10 @@ class _Answer:
     location: str | None  # set when the answer is a redirect to follow
 
 
+def _warn_userinfo(url: str) -> None:
+    log.warning("credentials stripped from a URL or redirect, never sent: %s", url)
+
+
 def _is_retriable_status(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
@@ -103,6 +116,8 @@ class HttpFetcher:
         self._trace_configs = list(trace_configs)
         self._policy = AddressPolicy(config.allowed_networks)
         self._throttle = HostThrottle(config)
+        self._slow_lane = SlowLane(min(config.max_slow_requests_per_host, config.max_connections_per_host),
+                                   config.slow_request_seconds)
         self._robots = RobotsCache(self._download_robots, config) if config.obey_robots else None
         self._page_limits = BodyLimits(
             config.max_body_bytes,
@@ -117,6 +132,20 @@ class HttpFetcher:
     def throttle(self) -> HostThrottle:
         """The per-host throttle, for callers that schedule around busy hosts."""
         return self._throttle
+
+    def booked_turn(self, host: str, *, slow: bool = False) -> float:
+        """Seconds from now at which one more URL of ``host`` (in its slow lane if ``slow``) should come back."""
+        return self._slow_lane.book(host) if slow else self._throttle.reserve(host)
+
+    def _send_pacing(self) -> aiohttp.TraceConfig:
+        """Pace each request again once its connection is ready, right before it is written (``before_send``)."""
+        async def ready(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+            await self._throttle.before_send(context.trace_request_ctx["host"])
+
+        pacing = aiohttp.TraceConfig()
+        pacing.on_connection_reuseconn.append(ready)
+        pacing.on_connection_create_end.append(ready)
+        return pacing
 
     async def __aenter__(self) -> HttpFetcher:
         config = self._config
@@ -145,8 +174,14 @@ class HttpFetcher:
                 "Accept-Encoding": _ACCEPT_ENCODING,
             },
             trust_env=False,  # no proxy from the environment: it would bypass the SSRF guard
-            trace_configs=self._trace_configs or None,
+            trace_configs=[self._send_pacing(), *self._trace_configs],
         )
+        # aiohttp silently sends an idempotent request again when a kept-alive
+        # connection drops it: a second request per attempt that no politeness
+        # limit, retry count or metric sees. Its own test client turns this off
+        # the same way; there is no public switch (tests/fetcher/test_client.py
+        # counts the requests a resetting server receives).
+        self._session._retry_connection = False
         return self
 
     async def __aexit__(
@@ -161,14 +196,16 @@ class HttpFetcher:
             await self._resolver.close()
             self._resolver = None
 
-    async def fetch(self, url: str, waiting: Waiting | None = None) -> FetchedPage:
+    async def fetch(self, url: str, waiting: Waiting | None = None, *, slow: bool = False) -> FetchedPage:
         """Fetch ``url``, following redirects; raise a crawlpipe error with an ``error_class`` on failure.
 
         ``waiting(host)`` surrounds every wait for a host's slot or pacing (see ``HostThrottle.slot``).
+        ``slow`` sends the URL through its host's slow lane, where it is never cut; without it a
+        request that turns slow while the lane is full raises ``slow_request``.
         """
         started = perf_counter()
         timings = {"wait": 0.0, "connect_and_headers": 0.0, "body": 0.0}
-        requested = target = validate_url(url, self._config.max_url_length)
+        requested = target = URL(normalize_url(url, on_userinfo=_warn_userinfo), encoded=True)
         redirected: list[str] = []
         while True:
             host = target.raw_host or ""
@@ -179,7 +216,7 @@ class HttpFetcher:
                 timings["wait"] += perf_counter() - asked
             answer = await self._exchange(
                 target, self._page_limits, timings, budget_seconds=self._config.total_timeout_seconds, page=True,
-                waiting=waiting,
+                waiting=waiting, slow=slow,
             )
             if answer.location is None:
                 break
@@ -224,7 +261,7 @@ class HttpFetcher:
                 f"{current}: redirect to a malformed Location {location[:200]!r}", error_class=BAD_URL
             ) from exc
         try:
-            following = validate_url(joined, self._config.max_url_length)
+            following = URL(normalize_url(joined, on_userinfo=_warn_userinfo), encoded=True)
         except BadMessage as exc:
             raise BadMessage(f"{current}: redirect refused: {exc}", error_class=exc.error_class) from exc
         if str(following) in redirected:
@@ -248,10 +285,11 @@ class HttpFetcher:
         budget_seconds: float,
         page: bool,
         waiting: Waiting | None = None,
+        slow: bool = False,
     ) -> _Answer:
         """One request and its answer, inside the host's throttle slot and the remaining budget.
 
-        ``page=False`` (robots.txt) returns any status and content type as they are.
+        ``page=False`` (robots.txt) returns any status and content type as they are, and is never cut.
         """
         if self._session is None:
             raise RuntimeError("HttpFetcher used outside `async with`")
@@ -265,21 +303,35 @@ class HttpFetcher:
                 retry_after_seconds=self._throttle.reserve(host),
             )
         queued = perf_counter()
-        async with self._throttle.slot(host, waiting):
+        async with AsyncExitStack() as lanes:
+            if slow:
+                await lanes.enter_async_context(self._slow_lane.held(host, waiting))
+            await lanes.enter_async_context(self._throttle.slot(host, waiting))
             sent = perf_counter()
             timings["wait"] += sent - queued
             remaining = budget_seconds - timings["connect_and_headers"] - timings["body"]
+            watched = Watch()
             try:
                 with translate_transport_errors(target):
-                    async with asyncio.timeout(remaining):
-                        async with self._session.get(target, allow_redirects=False) as response:
-                            answered = perf_counter()
-                            timings["connect_and_headers"] += answered - sent
-                            try:
-                                return await self._judge(response, target, limits, answered - sent, page=page)
-                            finally:
-                                timings["body"] += perf_counter() - answered
+                    async with asyncio.timeout(remaining) as deadline:
+                        with ExitStack() as watching:
+                            if page and not slow:
+                                watched = watching.enter_context(self._slow_lane.watch(host, deadline))
+                            async with self._session.get(target, allow_redirects=False,
+                                                         trace_request_ctx={"host": host}) as response:
+                                answered = perf_counter()
+                                timings["connect_and_headers"] += answered - sent
+                                try:
+                                    return await self._judge(response, target, limits, answered - sent, page=page)
+                                finally:
+                                    timings["body"] += perf_counter() - answered
             except RetriableFetchError as exc:
+                if watched.cut:
+                    raise RetriableFetchError(
+                        f"{target}: still running after slow_request_seconds={self._config.slow_request_seconds} "
+                        "with every slow place of the host taken",
+                        error_class=SLOW_REQUEST,
+                    ) from exc
                 if exc.error_class in (TIMEOUT, CONNECTION):
                     self._throttle.record_failure(host)
                 raise

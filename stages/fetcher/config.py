@@ -48,6 +48,14 @@ class FetchConfig:
     max_throttle_wait_seconds: float = setting(
         30.0, "a host that may not be asked for longer has its URLs deferred through Kafka instead of waited for"
     )
+    slow_request_seconds: float = setting(
+        10.0, "a page request still running this long has turned slow (docs/fetcher-scheduling.md); 0 turns the "
+        "slow lane off"
+    )
+    max_slow_requests_per_host: int = setting(
+        4, "slow requests one host may have at once (at most --max-connections-per-host); one more is cut and "
+        "waits for the host's slow lane, so the host's other slots stay free for its fast URLs"
+    )
     host_state_max_hosts: int = setting(10_000, "idle per-host throttle states kept; the oldest go first")
     host_idle_seconds: float = setting(
         300.0, "a host unused this long loses its throttle state (keep above the delay ceiling)"
@@ -68,7 +76,6 @@ class FetchConfig:
     )
     max_large_bodies: int = setting(4, "bodies allowed past --large-body-threshold-bytes at once (the memory bound)")
     max_redirects: int = setting(5, "redirect hops followed before giving up; 0 follows none")
-    max_url_length: int = setting(2048, "longer URLs are refused as bad_url")
     store_non_html: bool = setting(False, "pass non-HTML bodies (images, PDFs, JSON) on instead of refusing them")
 
     allowed_networks: tuple[str, ...] = setting(

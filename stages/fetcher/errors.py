@@ -17,9 +17,10 @@ import aiohttp
 from yarl import URL
 
 from stages.core.errors import BadMessage, TransientError
+from stages.core.shorten import shorten
+from stages.core.urls import BAD_URL
 
-# Stable error classes. Final ones go to the DLQ; retriable ones are retried.
-BAD_URL = "bad_url"
+# Stable error classes. Final ones go to the DLQ; retriable ones are retried (docs/fetcher-errors.md).
 BLOCKED_ADDRESS = "blocked_address"
 ROBOTS_DISALLOWED = "robots_disallowed"
 ROBOTS_UNAVAILABLE = "robots_unavailable"
@@ -37,6 +38,11 @@ TOO_LARGE = "too_large"
 DECODE_BOMB = "decode_bomb"
 REDIRECT_LOOP = "redirect_loop"
 TOO_MANY_REDIRECTS = "too_many_redirects"
+TOO_MANY_HEADERS = "too_many_headers"
+HEADER_TOO_LARGE = "header_too_large"
+DEFERRED_TOO_OFTEN = "deferred_too_often"
+# Never in the DLQ: a request cut in the slow lane is fetched again by the same message.
+SLOW_REQUEST = "slow_request"
 
 
 class RetriableFetchError(TransientError):
@@ -92,9 +98,20 @@ def translate_transport_errors(url: URL) -> Iterator[None]:
         raise BadMessage(f"{url}: refused by the HTTP client: {exc}", error_class=BAD_URL) from exc
     except aiohttp.ClientResponseError as exc:
         # With raise_for_status off this only means a malformed response
-        # (header too long, broken framing): the host will send it again.
-        raise BadMessage(f"{url}: malformed HTTP response: {exc.message}", error_class=BAD_RESPONSE) from exc
+        # (too many headers, a header too long, broken framing): the host will send it again.
+        raise BadMessage(f"{url}: malformed HTTP response: {shorten(exc.message)}",
+                         error_class=_malformed_class(exc.message)) from exc
     except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
         raise RetriableFetchError(
             f"{url}: connection failed or was cut: {exc!r}", error_class=CONNECTION
         ) from exc
+
+
+def _malformed_class(message: str) -> str:
+    """The class of a response aiohttp's parser refused; it tells only in its message, the same for both parsers."""
+    said = message.lower()
+    if "too many headers" in said:
+        return TOO_MANY_HEADERS
+    if "got more than" in said or "too long" in said:
+        return HEADER_TOO_LARGE
+    return BAD_RESPONSE

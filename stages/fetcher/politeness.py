@@ -51,6 +51,7 @@ class _HostState:
     crawl_delay_seconds: float = 0.0
     latency_seconds: float = 0.0
     reserved_until: float = float("-inf")
+    last_sent: float = float("-inf")
 
 
 class HostThrottle:
@@ -60,6 +61,7 @@ class HostThrottle:
         self._config = config
         self._clock = clock
         self._states: OrderedDict[str, _HostState] = OrderedDict()
+        self._taken_over_at = float("-inf")
 
     def __len__(self) -> int:
         """Hosts with state held right now (for tests and metrics)."""
@@ -110,6 +112,25 @@ class HostThrottle:
             raise
         state.last_start = self._clock()
 
+    async def before_send(self, host: str) -> None:
+        """Hold a request whose connection is ready until its delay has passed since the host's last one sent.
+
+        Pacing at the slot (``slot``) holds on the wire only if the process
+        runs between the slot and the send; one kept off the CPU in between
+        would send requests paced apart together when it runs again.
+        """
+        state = self._states.get(host)
+        if state is None:
+            return
+        while (wait := state.last_sent + self._delay(state) - self._clock()) > 0:
+            await asyncio.sleep(wait)
+        state.last_sent = self._clock()
+
+    def take_over(self) -> None:
+        """Partitions were just assigned here: another replica may have started a request to any of their hosts
+        a moment before it let them go, so every host is paced from now, as if this one had just started one."""
+        self._taken_over_at = self._clock()
+
     def reserve(self, host: str) -> float:
         """Seconds from now at which one more request to ``host`` should come back; each call books a later turn.
 
@@ -155,7 +176,7 @@ class HostThrottle:
         return max(self._config.min_delay_per_host_seconds, state.crawl_delay_seconds, state.adaptive_delay_seconds)
 
     def _next_start(self, state: _HostState) -> float:
-        return max(state.last_start + self._delay(state), state.not_before)
+        return max(max(state.last_start, self._taken_over_at) + self._delay(state), state.not_before)
 
     def _back_off(self, state: _HostState) -> None:
         if not self._config.adaptive_delay_enabled:

@@ -29,6 +29,7 @@ from stages.core.errors import BadMessage, CrawlpipeError
 from stages.fetcher.config import FetchConfig
 from stages.fetcher.errors import (
     BAD_URL,
+    DNS,
     REDIRECT_LOOP,
     ROBOTS_DISALLOWED,
     ROBOTS_UNAVAILABLE,
@@ -62,6 +63,7 @@ class _Rules:
     parser: Protego | None  # None: no robots.txt, everything allowed
     crawl_delay_seconds: float | None = None
     unavailable_reason: str | None = None  # set: everything disallowed until expiry
+    unavailable_class: str = ROBOTS_UNAVAILABLE  # dns when the host's name did not resolve
 
 
 class RobotsCache:
@@ -97,7 +99,7 @@ class RobotsCache:
             raise RetriableFetchError(
                 f"{url}: robots.txt unavailable ({rules.unavailable_reason}); the host is "
                 "treated as disallowed until it can be read (RFC 9309)",
-                error_class=ROBOTS_UNAVAILABLE,
+                error_class=rules.unavailable_class,
                 retry_after_seconds=max(0.0, rules.expires_at - self._clock()),
             )
         if rules.parser is not None and not rules.parser.can_fetch(str(url), self._config.user_agent):
@@ -137,7 +139,7 @@ class RobotsCache:
             if exc.error_class in _REDIRECT_TROUBLE:
                 rules = _Rules(now + self._config.robots_ttl_seconds, None)
             elif exc.retriable and exc.error_class != THROTTLED:
-                rules = self._unavailable(now, f"{exc.error_class}: {exc}")
+                rules = self._unavailable(now, f"{exc.error_class}: {exc}", exc.error_class)
             else:
                 # Blocked address, TLS failure …: the page itself would fail the
                 # same way. Throttled is our own pacing, not the host's answer.
@@ -157,8 +159,10 @@ class RobotsCache:
             return self._unavailable(now, f"HTTP {status}")
         return _Rules(now + self._config.robots_ttl_seconds, None)
 
-    def _unavailable(self, now: float, reason: str) -> _Rules:
-        return _Rules(now + self._config.robots_error_ttl_seconds, None, unavailable_reason=reason)
+    def _unavailable(self, now: float, reason: str, cause: str | None = None) -> _Rules:
+        """Everything disallowed for a while; a URL refused for it says ``dns`` if that was the cause."""
+        return _Rules(now + self._config.robots_error_ttl_seconds, None, unavailable_reason=reason,
+                      unavailable_class=DNS if cause == DNS else ROBOTS_UNAVAILABLE)
 
     def _store(self, origin: _Origin, rules: _Rules) -> None:
         self._rules[origin] = rules

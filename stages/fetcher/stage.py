@@ -15,9 +15,12 @@ its time parks; so does a URL whose host is busy (all its slots taken, or
 paced by back-off, Retry-After or Crawl-delay), up to a bound per host.
 Parking is bounded overall too. A URL that finds its host busy and cannot
 park waits in the window for at most ``--max-host-wait-seconds`` and is then
-deferred: re-published, same attempt, with a ``not_before`` at a turn booked
-with the host's throttle. So is one whose host asks for a longer wait than
-``--max-throttle-wait-seconds``.
+deferred: re-published, same attempt, ``deferrals + 1``, with a ``not_before``
+at a turn booked with the host. So is one whose host asks for a longer wait
+than ``--max-throttle-wait-seconds``. A URL back from a deferral is never
+deferred again for a busy host (it parks past the host's bound, or waits in
+the window): its booked turn is its last. The whole model, with its bounds,
+is docs/fetcher-scheduling.md.
 """
 
 from __future__ import annotations
@@ -27,22 +30,27 @@ import random
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import Any
 
-import orjson
-
-from stages.core import metrics
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
-from stages.core.errors import ConfigError, CrawlpipeError
-from stages.core.lag import Downstream
-from stages.core.messages import decode_url, encode_page_headers, encode_url, utc_now
-from stages.core.output import Record
-from stages.core.stage import Stage, StageContext
+from stages.core.errors import BadMessage, ConfigError, CrawlpipeError
+from stages.core.messages import decode_url, encode_page_headers, encode_url, host_key, utc_now
+from stages.core.shorten import shorten
+from stages.core.stage import Emit, Stage, StageContext
 from stages.core.topics import max_message_bytes
+from stages.fetcher import metrics
+from stages.fetcher.budget import RepublishBudget
 from stages.fetcher.client import FetchedPage, HttpFetcher
 from stages.fetcher.config import FetchConfig
-from stages.fetcher.errors import THROTTLED, RetriableFetchError
+from stages.fetcher.errors import (
+    DEFERRED_TOO_OFTEN,
+    SLOW_REQUEST,
+    THROTTLED,
+    RetriableFetchError,
+)
+from stages.fetcher.repeats import RepeatFilter
 from stages.fetcher.settings import ScheduleConfig
 
 # Room for the record's key and headers next to the body in one produce request.
@@ -53,9 +61,11 @@ PARKED_MESSAGE_BYTES = 8 * 1024
 
 class FetcherStage(Stage):
     name = "fetcher"
-    # A URL message of ~200 bytes becomes a page of up to the body cap; the
-    # window is charged with each page's real size while it awaits its ack.
-    output_ratio = 0.0
+    input = "topic_urls"
+    outputs = {"page": "topic_pages", "retry": "topic_urls"}
+    settings = (FetchConfig, ScheduleConfig)
+    # Each fetch awaits a site.
+    concurrent = True
     # Mostly waiting on sites: the parser (the pipeline's CPU ceiling) gets a short core first.
     runner_defaults = {"nice": 10}
 
@@ -66,23 +76,20 @@ class FetcherStage(Stage):
         self._http: HttpFetcher | None = None
         self._context: StageContext | None = None
         self._parked_per_host: dict[str, int] = {}
+        self._republishes = RepublishBudget(schedule.max_republishes_per_host_per_minute)
+        self._repeats = (RepeatFilter(schedule.repeats_capacity, schedule.repeats_error_rate)
+                         if schedule.skip_repeated_links else None)
 
-    @property
-    def input_topic(self) -> str:
-        return self._kafka.topic_urls
-
-    @property
-    def downstream(self) -> Downstream:
-        return Downstream(self._kafka.topic_pages, self._kafka.group("parser"))
-
-    def extra_memory_bytes(self, runner: RunnerConfig) -> int:
+    def memory_bytes(self, runner: RunnerConfig) -> int:
         # Bodies being streamed in, before they are charged to the window: every
         # fetch up to the large-body threshold, the few large ones up to the cap
         # (twice: the chunks, then the joined body).
         c = self._fetch_config
         streams = min(runner.max_in_flight, c.max_connections)
         parked = self._schedule.max_parked_messages * PARKED_MESSAGE_BYTES
-        return streams * c.large_body_threshold_bytes + c.max_large_bodies * 2 * c.max_decompressed_bytes + parked
+        repeats = self._repeats.size_bytes if self._repeats else 0
+        bodies = streams * c.large_body_threshold_bytes + c.max_large_bodies * 2 * c.max_decompressed_bytes
+        return bodies + parked + repeats
 
     async def start(self, context: StageContext) -> None:
         await self._check_page_fits()
@@ -107,46 +114,91 @@ class FetcherStage(Stage):
                 f"or lower the body cap"
             )
 
+    def partitions_assigned(self) -> None:
+        # Politeness across replicas: the hosts of these partitions may have been fetched from elsewhere just now.
+        if self._http is not None:
+            self._http.throttle.take_over()
+
     async def stop(self) -> None:
         if self._http is not None:
             await self._http.__aexit__(None, None, None)
             self._http = None
 
-    def attempt(self, envelope: Envelope) -> int:
-        try:
-            return int(orjson.loads(envelope.value).get("attempt", 1))
-        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-            return 1
-
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle(self, envelope: Envelope) -> list[Emit]:
+        """Fetch the URL until it is a page, goes back to Kafka (retry or deferral), or fails for good."""
         assert self._http is not None
         message = decode_url(envelope)
-        wait = message.get("not_before", 0) - time.time()
+        if self._repeats and self._repeats.is_repeat(message):
+            metrics.repeated_link()
+            return []
+        while True:
+            await self._wait_until(message.get("not_before", 0))
+            started = time.perf_counter()
+            waiting = partial(self._wait_for_host, returning=message.get("deferrals", 0) > 0,
+                              slow=message.get("slow", False))
+            try:
+                page = await self._http.fetch(message["url"], waiting=waiting, slow=message.get("slow", False))
+            except CrawlpipeError as error:
+                if error.error_class == SLOW_REQUEST:
+                    # Learnt that this URL is slow: it waits for its host's slow lane, here, not in Kafka.
+                    message = {**message, "slow": True}
+                    continue
+                metrics.fetched(time.perf_counter() - started, getattr(error, "status", None))
+                message = self._next_try(message, error)
+                if self._republishes.take(host_key(message["url"]).decode()):
+                    return [self._send_back(message)]
+                continue  # the host's re-publish budget is spent: its URL waits here instead
+            metrics.fetched(time.perf_counter() - started, page.status)
+            return [self._page(message, page)]
+
+    async def _wait_until(self, not_before: float) -> None:
+        """Wait, parked if parking has room, until ``not_before`` (at most ``--retry-max-delay-seconds``)."""
+        wait = not_before - time.time()
         if wait > 0:
             assert self._context is not None
             with self._context.window.lent(self._schedule.max_parked_messages):
                 await asyncio.sleep(min(wait, self._schedule.retry_max_delay_seconds))
-        started = time.perf_counter()
-        try:
-            page = await self._http.fetch(message["url"], waiting=self._wait_for_host)
-        except CrawlpipeError as error:
-            metrics.fetched(time.perf_counter() - started, getattr(error, "status", None))
-            if error.error_class == THROTTLED:
-                await self._requeue(message, error.retry_after_seconds or 0.0)
-                return
-            if error.retriable and message["attempt"] < self._schedule.max_attempts:
-                await self._schedule_retry(message, error)
-                return
-            raise
-        metrics.fetched(time.perf_counter() - started, page.status)
-        await self._publish(message, page)
+
+    def _next_try(self, message: dict[str, Any], error: CrawlpipeError) -> dict[str, Any]:
+        """The message that tries again after ``error``: a deferral or the next attempt; raise if it may not."""
+        if error.error_class == THROTTLED:
+            return self._deferral(message, error)
+        if not (error.retriable and message["attempt"] < self._schedule.max_attempts):
+            error.attempt = message["attempt"]
+            raise error
+        backoff = self._schedule.retry_base_delay_seconds * 2 ** (message["attempt"] - 1)
+        delay = random.uniform(backoff / 2, backoff)
+        server_asked = getattr(error, "retry_after_seconds", None)
+        if server_asked:
+            delay = max(delay, server_asked)
+        delay = min(delay, self._schedule.retry_max_delay_seconds)
+        return {**message, "attempt": message["attempt"] + 1, "not_before": time.time() + delay}
+
+    def _deferral(self, message: dict[str, Any], error: CrawlpipeError) -> dict[str, Any]:
+        """``message`` deferred to the turn the error booked, with its history; past the bound, the DLQ."""
+        now = time.time()
+        wait = getattr(error, "retry_after_seconds", None) or 0.0
+        history = [*message.get("history", ()),
+                   {"at": round(now, 3), "wait_seconds": round(wait, 3), "why": shorten(str(error), 200)}]
+        deferrals = message.get("deferrals", 0) + 1
+        if deferrals > self._schedule.max_deferrals:
+            told = "; ".join(f"{entry['wait_seconds']:.1f}s: {entry['why']}" for entry in history)
+            refused = BadMessage(f"{shorten(message['url'])}: deferred {deferrals - 1} times "
+                             f"(--max-deferrals {self._schedule.max_deferrals}) and its host is still busy; "
+                                 f"history: {told}", error_class=DEFERRED_TOO_OFTEN)
+            refused.attempt = message["attempt"]
+            raise refused
+        return {**message, "deferrals": deferrals, "history": history, "not_before": now + wait}
 
     @contextmanager
-    def _parked(self, host: str) -> Iterator[bool]:
-        """Lend the message's window slot back while it waits for busy ``host``, if parking has room."""
+    def _parked(self, host: str, *, returning: bool) -> Iterator[bool]:
+        """Lend the message's window slot back while it waits for busy ``host``, if parking has room.
+
+        A URL back from a deferral may park past the host's bound (not past the overall one).
+        """
         assert self._context is not None
         parked = self._parked_per_host.get(host, 0)
-        if parked >= self._schedule.max_parked_per_host:
+        if parked >= self._schedule.max_parked_per_host and not returning:
             yield False
             return
         with self._context.window.lent(self._schedule.max_parked_messages) as lent:
@@ -163,24 +215,29 @@ class FetcherStage(Stage):
                     del self._parked_per_host[host]
 
     @asynccontextmanager
-    async def _wait_for_host(self, host: str) -> AsyncIterator[None]:
-        """Park while ``host`` is busy; with parking full, wait a little in the window, then give the turn up."""
+    async def _wait_for_host(self, host: str, *, returning: bool, slow: bool) -> AsyncIterator[None]:
+        """Park while ``host`` is busy; with parking full, wait a little in the window, then give the turn up.
+
+        A URL back from a deferral (``returning``) never gives its turn up: it waits for it in the window.
+        """
         assert self._http is not None
-        with self._parked(host) as parked:
+        with self._parked(host, returning=returning) as parked:
             if parked:
                 yield
                 return
+        if returning:
+            yield
+            return
         try:
             async with asyncio.timeout(self._schedule.max_host_wait_seconds):
                 yield
         except TimeoutError:
             raise RetriableFetchError(
                 f"{host}: busy for longer than --max-host-wait-seconds with parking full",
-                error_class=THROTTLED, retry_after_seconds=self._http.throttle.reserve(host),
+                error_class=THROTTLED, retry_after_seconds=self._http.booked_turn(host, slow=slow),
             ) from None
 
-    async def _publish(self, message: dict[str, Any], page: FetchedPage) -> None:
-        assert self._context is not None
+    def _page(self, message: dict[str, Any], page: FetchedPage) -> Emit:
         meta: dict[str, Any] = {
             "url": message["url"],
             "final_url": page.final_url,
@@ -192,27 +249,9 @@ class FetcherStage(Stage):
         }
         if page.charset:
             meta["charset"] = page.charset
-        size = len(page.body)
-        self._context.window.charge(size)
-        try:
-            await self._context.output.send(Record(
-                self._kafka.topic_pages, page.body, key=message["url"].encode(),
-                headers=encode_page_headers(meta),
-            ))
-        finally:
-            self._context.window.refund(size)
+        return Emit("page", page.body, key=message["url"].encode(), headers=encode_page_headers(meta))
 
-    async def _schedule_retry(self, message: dict[str, Any], error: CrawlpipeError) -> None:
-        backoff = self._schedule.retry_base_delay_seconds * 2 ** (message["attempt"] - 1)
-        delay = random.uniform(backoff / 2, backoff)
-        server_asked = getattr(error, "retry_after_seconds", None)
-        if server_asked:
-            delay = max(delay, server_asked)
-        delay = min(delay, self._schedule.retry_max_delay_seconds)
-        await self._requeue({**message, "attempt": message["attempt"] + 1}, delay)
-
-    async def _requeue(self, message: dict[str, Any], delay_seconds: float) -> None:
-        """Send ``message`` back to the URL topic, to be fetched no earlier than ``delay_seconds`` from now."""
-        assert self._context is not None
-        key, value = encode_url({**message, "not_before": time.time() + delay_seconds})
-        await self._context.output.send(Record(self._kafka.topic_urls, value, key=key))
+    def _send_back(self, message: dict[str, Any]) -> Emit:
+        """``message`` back to the URL topic, to be fetched no earlier than its ``not_before``."""
+        key, value = encode_url(message)
+        return Emit("retry", value, key=key)

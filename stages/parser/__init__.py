@@ -14,5 +14,4 @@ pure extraction library the stage calls once per page, one job each:
 - ``availability``: stock text to "InStock" / "OutOfStock".
 - ``links``: resolving hrefs against the page's base URL.
 - ``ids``: canonical URLs and stable product ids.
-- ``seen``: a fixed-size Bloom filter to skip links already followed.
 """

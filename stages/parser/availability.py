@@ -31,12 +31,14 @@ _SCHEMA_VALUES = {
 _OUT_OF_STOCK = re.compile(
     r"out of stock|sold out|unavailable|not available|no stock|discontinued|"
     r"ausverkauft|nicht (?:verfügbar|lieferbar)|épuisé|rupture de stock|agotado|esaurito|"
-    r"niedostępny|нет в наличии",
+    r"niedostępny|нет в наличии|slutsåld|udsolgt|uitverkocht|vyprodáno|esgotado|indisponível|在庫切れ|"
+    r"売り切れ|nicht lieferbar|non disponibile|brak w magazynie",
     re.IGNORECASE,
 )
 _IN_STOCK = re.compile(
     r"in stock|available|\d+ left|add to (?:cart|basket|bag)|ships? (?:today|in)|"
-    r"auf lager|lieferbar|verfügbar|en stock|disponible|disponibile|dostępny|в наличии",
+    r"auf lager|lieferbar|verfügbar|en stock|disponible|disponibile|dostępny|в наличии|i lager|på lager|"
+    r"op voorraad|skladem|em estoque|在庫あり",
     re.IGNORECASE,
 )
 

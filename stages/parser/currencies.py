@@ -35,7 +35,7 @@ _SYMBOLS: dict[str, str] = {
     "₪": "ILS", "฿": "THB", "₺": "TRY", "₫": "VND", "₱": "PHP", "₦": "NGN",
     "Ft": "HUF", "лв": "BGN", "лв.": "BGN", "Rp": "IDR", "RM": "MYR",
     "CN¥": "CNY", "元": "CNY", "₸": "KZT", "₾": "GEL", "lei": "RON",
-    "Lei": "RON", "Fr.": "CHF",
+    "Lei": "RON", "Fr.": "CHF", "円": "JPY",
 }
 
 _DOLLARS = frozenset(

@@ -22,7 +22,12 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import charset_normalizer
-from w3lib.encoding import html_body_declared_encoding, read_bom, resolve_encoding, to_unicode
+from w3lib.encoding import (
+    html_body_declared_encoding,
+    read_bom,
+    resolve_encoding,
+    to_unicode,
+)
 
 _FALLBACK = "cp1252"
 _DETECT_BYTES = 64 * 1024

@@ -2,8 +2,9 @@
 
 Per page: decode the body (``decoding``), build one lexbor tree, apply the
 site's rules if there are any, read the generic structured data, merge the two
-(``product.merge_products``: rules win, the rest fills gaps or adds products)
-and collect the links to follow. Nothing here does I/O, and a page with
+(``product.merge_products``: rules win, the rest fills gaps or adds products);
+without rules, structured data and the visible page give one record per
+product page (``generic``); then collect the links to follow. Nothing here does I/O, and a page with
 nothing on it is an empty Extraction, not an error.
 
 Speed matters more here than anywhere else in the pipeline (the parser is its
@@ -20,6 +21,7 @@ from selectolax.lexbor import LexborHTMLParser
 from .availability import normalise_availability
 from .decoding import decode_body
 from .fields import ItemFields
+from .generic import generic_products
 from .links import LinkResolver
 from .prices import NO_PRICE, parse_price
 from .product import ExtractedProduct, merge_products
@@ -58,7 +60,10 @@ def extract_page(body: bytes, *, url: str, header_charset: str | None, rules: Si
     links = LinkResolver.for_page(tree, url)
     ruled = _rules_products(tree, rules, links) if rules is not None else []
     structured = extract_structured(tree, links)
-    products = merge_products([ruled, structured.json_ld, structured.microdata, structured.opengraph])
+    if ruled:
+        products = merge_products([ruled, structured.json_ld, structured.microdata, structured.opengraph])
+    else:
+        products = generic_products(tree, links, structured)
     if len(products) == 1 and products[0].url is None:
         # A lone product without a URL of its own is the page's product (a detail page).
         identified = [_with_page_url(products[0], tree, links, url)]

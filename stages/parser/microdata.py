@@ -1,6 +1,6 @@
 """Products from microdata: ``itemscope itemtype=".../Product"`` and its itemprops.
 
-Properties come from the product's own scope (name, sku or productID, url,
+Property names are read in any case. Properties come from the product's own scope (name, sku or productID, url,
 image) and from a nested ``itemprop="offers"`` scope (price or lowPrice,
 priceCurrency, availability), falling back to the product's own scope for
 sites that put the price there. Properties of other nested scopes (brand,
@@ -15,8 +15,8 @@ from selectolax.lexbor import LexborNode
 from .availability import normalise_availability
 from .links import LinkResolver
 from .prices import NO_PRICE, Price, parse_price, parse_structured_price
-from .product import ExtractedProduct
-from .schemaorg import PRODUCT_TYPES, clean_text, type_names
+from .product import ExtractedProduct, bounded_description
+from .schemaorg import GTIN_PROPERTIES, PRODUCT_TYPES, clean_text, type_names
 
 _URL_ELEMENTS = frozenset({"a", "link", "area"})
 _SRC_ELEMENTS = frozenset({"img", "audio", "video", "source", "embed", "iframe", "track"})
@@ -33,14 +33,21 @@ def microdata_product(scope: LexborNode, links: LinkResolver) -> ExtractedProduc
     own = properties.get(scope.mem_id, {})
     offers = own.get("offers")
     offer = {**own, **properties.get(offers.mem_id, {})} if offers is not None else own
+    brand = own.get("brand")
+    brand_name = properties.get(brand.mem_id, {}).get("name") if brand is not None else None
+    gtin = next((own[key] for key in GTIN_PROPERTIES if key in own), None)
     return ExtractedProduct(
         title=clean_text(_value(own.get("name"))),
-        price=_price(offer.get("price", offer.get("lowPrice")), _value(offer.get("priceCurrency"))),
+        price=_price(offer.get("price", offer.get("lowprice")), _value(offer.get("pricecurrency"))),
         url=links.resolve(_value(own.get("url"))),
         image=links.resolve(_value(own.get("image"))),
-        sku=clean_text(_value(own.get("sku", own.get("productID")))),
+        sku=clean_text(_value(own.get("sku", own.get("productid")))),
         availability=normalise_availability(_value(offer.get("availability"))),
         method="microdata",
+        brand=clean_text(_value(brand_name if brand_name is not None else brand)),
+        gtin=clean_text(_value(gtin)),
+        mpn=clean_text(_value(own.get("mpn"))),
+        description=bounded_description(clean_text(_value(own.get("description")))),
     )
 
 
@@ -56,7 +63,7 @@ def _properties_by_scope(scope: LexborNode) -> dict[int, dict[str, LexborNode]]:
         if owner is None:
             continue
         names = grouped.setdefault(owner.mem_id, {})
-        for name in (node.attrs.get("itemprop") or "").split():
+        for name in (node.attrs.get("itemprop") or "").lower().split():
             names.setdefault(name, node)
     return grouped
 

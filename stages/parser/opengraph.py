@@ -9,7 +9,7 @@ from __future__ import annotations
 from .availability import normalise_availability
 from .links import LinkResolver
 from .prices import NO_PRICE, parse_structured_price
-from .product import ExtractedProduct
+from .product import ExtractedProduct, bounded_description
 from .schemaorg import clean_text
 
 _PRODUCT_TYPES = frozenset({"product", "product.item", "og:product"})
@@ -31,5 +31,9 @@ def opengraph_products(tags: dict[str, str], links: LinkResolver) -> list[Extrac
             sku=clean_text(tags.get("product:retailer_item_id")),
             availability=normalise_availability(tags.get("product:availability") or tags.get("og:availability")),
             method="opengraph",
+            brand=clean_text(tags.get("product:brand") or tags.get("og:brand")),
+            gtin=clean_text(tags.get("product:ean") or tags.get("product:gtin") or tags.get("product:upc")),
+            mpn=clean_text(tags.get("product:mfr_part_no")),
+            description=bounded_description(clean_text(tags.get("og:description"))),
         )
     ]

@@ -13,11 +13,28 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from .ids import canonical_url
-from .prices import Price
+from .prices import NO_PRICE, Price
+
+# Descriptions are for recognising a product, not for republishing its page.
+DESCRIPTION_MAX_CHARS = 1000
+
+
+def bounded_description(text: str | None) -> str | None:
+    """The description cut to ``DESCRIPTION_MAX_CHARS`` at a word boundary."""
+    if text is None or len(text) <= DESCRIPTION_MAX_CHARS:
+        return text
+    return text[:DESCRIPTION_MAX_CHARS].rsplit(" ", 1)[0] + "…"
 
 
 class ExtractedProduct(NamedTuple):
-    """One product found on a page; URLs are absolute, availability is "InStock", "OutOfStock" or None."""
+    """One product found on a page; URLs are absolute, availability is "InStock", "OutOfStock" or None.
+
+    `regular_price` is the struck-through / list price beside a sale price;
+    `images` all the product's image URLs (`image` is the first), and
+    `description` at most ``DESCRIPTION_MAX_CHARS`` characters;
+    `sources` says, for fields not found by `method` itself, how they were
+    found (("price", "visible: span.price-item, near the title"), ...).
+    """
 
     title: str | None
     price: Price
@@ -26,6 +43,13 @@ class ExtractedProduct(NamedTuple):
     sku: str | None
     availability: str | None
     method: str
+    regular_price: Price = NO_PRICE
+    brand: str | None = None
+    gtin: str | None = None
+    mpn: str | None = None
+    description: str | None = None
+    images: tuple[str, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()
 
     def fill_from(self, other: ExtractedProduct) -> ExtractedProduct:
         """This product with its missing fields taken from `other`; present fields never change."""
@@ -42,6 +66,12 @@ class ExtractedProduct(NamedTuple):
             image=self.image or other.image,
             sku=self.sku or other.sku,
             availability=self.availability or other.availability,
+            regular_price=self.regular_price if self.regular_price.ok else other.regular_price,
+            brand=self.brand or other.brand,
+            gtin=self.gtin or other.gtin,
+            mpn=self.mpn or other.mpn,
+            description=self.description or other.description,
+            images=self.images or other.images,
         )
 
 

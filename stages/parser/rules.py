@@ -30,7 +30,6 @@ from ..core.errors import ConfigError
 from ..core.schemas import json_path, validator
 from .currencies import ISO_CODES
 
-
 # "selector@attr": the attribute name must be a plain name, so an "@" inside a
 # quoted attribute value (a[href^="mailto:x@y"]) is not mistaken for one.
 _ATTR_SUFFIX = re.compile(r"(?P<css>.*?)@(?P<attr>[A-Za-z_:][-A-Za-z0-9_:.]*)")

@@ -6,16 +6,20 @@ import re
 from html import unescape
 from typing import Any
 
-# ProductGroup is left out on purpose: its variants (hasVariant) are the Products with offers.
-PRODUCT_TYPES = frozenset({"Product", "IndividualProduct", "ProductModel", "SomeProducts"})
+# Lower case: sites write "product" as often as "Product". ProductGroup is not a product on purpose:
+# its variants (hasVariant) are the Products with offers.
+PRODUCT_TYPES = frozenset({"product", "individualproduct", "productmodel", "someproducts"})
+GROUP_TYPES = frozenset({"productgroup"})
+# Property names (lower case) that hold a product's GTIN, most common first.
+GTIN_PROPERTIES = ("gtin13", "gtin", "gtin14", "gtin12", "gtin8", "ean")
 
 _WHITESPACE = re.compile(r"\s+")
 
 
 def type_names(value: Any) -> set[str]:
-    """Type names without their vocabulary ("http://schema.org/Product" and "schema:Product" are "Product")."""
+    """Lower-case type names without their vocabulary ("http://schema.org/Product", "schema:product" are "product")."""
     names = value if isinstance(value, list) else [value]
-    return {name.rsplit("/", 1)[-1].rsplit(":", 1)[-1] for name in names if isinstance(name, str)}
+    return {name.rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower() for name in names if isinstance(name, str)}
 
 
 def clean_text(value: Any) -> str | None:

@@ -20,6 +20,10 @@ class ParserConfig:
     max_depth: int = setting(3, "deepest link depth published (a published seed has depth 0)")
     seen_capacity: int = setting(1_000_000, "URLs the followed-link filter is sized for")
     seen_error_rate: float = setting(0.001, "false-positive rate of that filter at capacity")
+    validate_output: bool = setting(
+        False, "validate every product record against schemas/product.schema.json before publishing it (a "
+               "debugging aid: a record is typed by construction, and the sink validates what it reads)"
+    )
 
     def __post_init__(self) -> None:
         require(self.max_page_bytes >= 1, "max_page_bytes", self.max_page_bytes, "must be positive")

@@ -12,24 +12,26 @@ import asyncio
 import logging
 import signal
 import time
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
 import orjson
 from yarl import URL
 
-from stages.core import metrics
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, ConfigError
-from stages.core.lag import Downstream
-from stages.core.messages import decode_page_headers, encode_url, utc_now
-from stages.core.output import Record
-from stages.core.stage import Stage, StageContext
+from stages.core.messages import decode_page_headers, encode_url
+from stages.core.schemas import validate
+from stages.core.seen import BloomFilter
+from stages.core.stage import Emit, Stage, StageContext
+from stages.core.urls import BadUrl, normalize_host
+from stages.parser import metrics
 from stages.parser.extract import ExtractedProduct, extract_page
-from stages.parser.ids import canonical_url, product_id
+from stages.parser.ids import canonical_url
+from stages.parser.records import product_record
 from stages.parser.rules import RuleSet, load_rules
-from stages.parser.seen import BloomFilter
 from stages.parser.settings import ParserConfig
 
 log = logging.getLogger("crawlpipe.parser")
@@ -41,28 +43,20 @@ PARSE_MEMORY_RATIO = 16
 
 class ParserStage(Stage):
     name = "parser"
-    # Product records and links are a small fraction of the page they come from.
-    output_ratio = 0.25
-    # Parsing is serial CPU work: a few pages in flight keep the producer busy
-    # while the next page is parsed; more would only hold more HTML.
-    runner_defaults = {"max_in_flight": 32, "max_in_flight_bytes": 8 * MIB}
+    input = "topic_pages"
+    outputs = {"product": "topic_products", "link": "topic_urls"}
+    settings = (ParserConfig,)
+    # Parsing is serial CPU work: a page is released once parsed, so a few in
+    # flight keep the parser busy; its records wait for their acks apart.
+    runner_defaults = {"max_in_flight": 16, "max_in_flight_bytes": 8 * MIB, "max_unacked_bytes": 16 * MIB}
 
     def __init__(self, kafka_config: KafkaConfig, config: ParserConfig) -> None:
-        self._kafka = kafka_config
+        # Topics are core's business: the parser only says which kind each output is.
         self._config = config
         self._rules = self._load_rules()
         self._seen = BloomFilter(config.seen_capacity, config.seen_error_rate)
-        self._context: StageContext | None = None
 
-    @property
-    def input_topic(self) -> str:
-        return self._kafka.topic_pages
-
-    @property
-    def downstream(self) -> Downstream:
-        return Downstream(self._kafka.topic_products, self._kafka.group("sink"))
-
-    def extra_memory_bytes(self, runner: RunnerConfig) -> int:
+    def memory_bytes(self, runner: RunnerConfig) -> int:
         # One page is parsed at a time; its tree and products cost up to this.
         return self._seen.size_bytes + PARSE_MEMORY_RATIO * self._config.max_page_bytes
 
@@ -70,7 +64,6 @@ class ParserStage(Stage):
         return load_rules(self._config.rules) if self._config.rules else None
 
     async def start(self, context: StageContext) -> None:
-        self._context = context
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_rules)
 
     async def stop(self) -> None:
@@ -85,11 +78,10 @@ class ParserStage(Stage):
         log.info("rules reloaded from %s (version %s)", self._config.rules,
                  self._rules.version if self._rules else "none")
 
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle(self, envelope: Envelope) -> list[Emit]:
         if len(envelope.value) > self._config.max_page_bytes:
             raise BadMessage(f"page of {len(envelope.value)} bytes is above --max-page-bytes "
                              f"({self._config.max_page_bytes})", error_class="too_large")
-        assert self._context is not None
         meta = decode_page_headers(envelope)
         url_message: dict[str, Any] = meta["url_message"]
         page_url = meta["final_url"]
@@ -105,51 +97,44 @@ class ParserStage(Stage):
         metrics.parsed(time.perf_counter() - started, len(extraction.products))
         site = url_message.get("site") or (rules.name if rules else None) or host
         parser_version = f"{CRAWLPIPE_VERSION}+rules.{ruleset.version}" if ruleset else CRAWLPIPE_VERSION
-        parsed_at = utc_now()
+        fetched_at = datetime.fromisoformat(meta["fetched_at"])
+        parsed_at = datetime.now(UTC)
         records = [
-            self._product_record(product, site=site, page_url=page_url, fetched_at=meta["fetched_at"],
+            self._product_record(product, site=site, page_url=page_url, fetched_at=fetched_at,
                                  parsed_at=parsed_at, parser_version=parser_version)
             for product in extraction.products
         ]
-        records += self._link_records(extraction.links, url_message, site=site, host=host,
+        records += self._link_records(extraction.links, url_message, site=site, host=URL(page_url).raw_host or "",
                                       offsite=bool(rules and rules.follow_offsite))
-        await self._context.output.send_all(records)
+        return records
 
-    def _product_record(self, product: ExtractedProduct, *, site: str, page_url: str, fetched_at: str,
-                        parsed_at: str, parser_version: str) -> Record:
-        url = canonical_url(product.url) if product.url else canonical_url(page_url)
-        pid = product_id(site, url, product.sku)
-        document = {
-            "id": pid,
-            "site": site,
-            "url": url,
-            "title": product.title or "",
-            "price": product.price.amount,
-            "currency": product.price.currency,
-            "price_raw": product.price.raw or None,
-            "price_ok": product.price.ok,
-            "availability": product.availability,
-            "image": product.image,
-            "sku": product.sku,
-            "page_url": page_url,
-            "fetched_at": fetched_at,
-            "parsed_at": parsed_at,
-            "parser_version": parser_version,
-            "method": product.method,
-        }
-        # Not validated here (8% of the parser's CPU): the sink validates what it reads,
-        # and tests/parser/test_stage_records.py holds this shape to the schema.
-        return Record(self._kafka.topic_products, orjson.dumps(document), key=pid.encode())
+    def _product_record(self, product: ExtractedProduct, *, site: str, page_url: str, fetched_at: datetime,
+                        parsed_at: datetime, parser_version: str) -> Emit:
+        record = product_record(product, site=site, page_url=page_url, fetched_at=fetched_at,
+                                parsed_at=parsed_at, parser_version=parser_version)
+        value = record.to_json()
+        if self._config.validate_output:
+            validate("product", orjson.loads(value))
+        return Emit("product", value, key=record.id.encode())
 
     def _link_records(self, links: list[str], url_message: dict[str, Any], *, site: str, host: str,
-                      offsite: bool) -> list[Record]:
+                      offsite: bool) -> list[Emit]:
         depth = url_message["depth"] + 1
         records = []
         for link in links:
-            if not offsite and URL(link).host != host:
+            # The host as the URL contract spells it: http://127.1/ is on 127.0.0.1.
+            try:
+                link_host = normalize_host(URL(link).raw_host or "")
+            except BadUrl:
+                continue
+            if not offsite and link_host != host:
                 continue
             if self._seen.add(canonical_url(link)):
                 continue
-            key, value = encode_url({"url": link, "depth": depth, "site": site, "attempt": 1})
-            records.append(Record(self._kafka.topic_urls, value, key=key))
+            try:
+                # The one URL contract (core/urls.py): a link the fetcher would refuse is not followed.
+                key, value = encode_url({"url": link, "depth": depth, "site": site, "attempt": 1})
+            except BadUrl:
+                continue
+            records.append(Emit("link", value, key=key))
         return records

@@ -1,11 +1,10 @@
 """Collects product records into storage transactions.
 
-Each ``add_all`` call waits until every batch holding one of its records is
-committed, so the runner marks the offsets finished only after the storage
+``add`` returns a future per record that resolves when the batch holding it
+is committed, so the runner marks the offset finished only after the storage
 commit: that ordering is the sink's exactly-once effect (with upserts by id).
-A batch is flushed when it is full, when its oldest record has waited
-``batch_max_delay_seconds``, or when it holds the whole window (no more
-records could arrive to fill it).
+A batch is flushed when it is full or when its oldest record has waited
+``batch_max_delay_seconds``.
 """
 
 from __future__ import annotations
@@ -13,46 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from stages.core import metrics
 from stages.core.errors import BadMessage, CrawlpipeError
+from stages.sink import metrics
 from stages.sink.storage import Storage
 
 log = logging.getLogger("crawlpipe.sink")
 
 
-class _Waiter:
-    """One ``add_all`` call: the outcome of each of its records, resolved when the last one is written."""
-
-    __slots__ = ("done", "outcomes", "left")
-
-    def __init__(self, done: asyncio.Future[list[BadMessage | None]], count: int) -> None:
-        self.done = done
-        self.outcomes: list[BadMessage | None] = [None] * count
-        self.left = count
-
-    def settle(self, index: int, error: BadMessage | None = None) -> None:
-        self.outcomes[index] = error
-        self.count_down(1)
-
-    def count_down(self, settled: int) -> None:
-        """``settled`` more of its records have their outcome (a stored record's stays None)."""
-        self.left -= settled
-        if self.left == 0 and not self.done.done():
-            self.done.set_result(self.outcomes)
-
-    def fail(self, error: BaseException) -> None:
-        if not self.done.done():
-            self.done.set_exception(error)
-
-
-Pending = list[tuple[dict[str, Any], _Waiter, int]]
+Pending = list[tuple[dict[str, Any], "asyncio.Future[None]"]]
 
 
 class Batcher:
-    def __init__(self, storage: Storage, *, batch_size: Callable[[], int], max_delay_seconds: float,
+    def __init__(self, storage: Storage, *, batch_size: int, max_delay_seconds: float,
                  retry_seconds: float) -> None:
         self._storage = storage
         self._batch_size = batch_size
@@ -63,20 +36,16 @@ class Batcher:
         self._lock = asyncio.Lock()
         self._writes: set[asyncio.Task[None]] = set()
 
-    async def add_all(self, records: Sequence[dict[str, Any]]) -> list[BadMessage | None]:
-        """Add records; return once every batch holding one is committed: per record, None or why storage refused it."""
-        if not records:
-            return []
+    def add(self, record: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue ``record``; the future resolves once its batch is committed, or fails with why storage refused it."""
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), len(records))
-        batch_size = self._batch_size()
-        for index, record in enumerate(records):
-            if not self._pending:
-                self._timer = loop.call_later(self._max_delay, self._flush_soon)
-            self._pending.append((record, waiter, index))
-            if len(self._pending) >= batch_size:
-                self._flush_soon()
-        return await waiter.done
+        stored: asyncio.Future[None] = loop.create_future()
+        if not self._pending:
+            self._timer = loop.call_later(self._max_delay, self._flush_soon)
+        self._pending.append((record, stored))
+        if len(self._pending) >= self._batch_size:
+            self._flush_soon()
+        return stored
 
     def _flush_soon(self) -> None:
         if not self._pending:
@@ -93,28 +62,25 @@ class Batcher:
         # One writer at a time keeps batches in arrival order in storage.
         async with self._lock:
             try:
-                await self._write_retrying([record for record, _, _ in batch])
+                await self._write_retrying([record for record, _ in batch])
             except BadMessage:
                 # Find the bad records: the good ones are stored, the bad go to the DLQ alone.
-                for record, waiter, index in batch:
+                for record, stored in batch:
                     try:
                         await self._write_retrying([record])
                     except BadMessage as error:
-                        waiter.settle(index, error)
+                        _settle(stored, error)
                     else:
-                        waiter.settle(index)
+                        _settle(stored)
                 return
-            except Exception as error:  # storage broken for good: every waiting handle fails the stage
+            except Exception as error:  # storage broken for good: every waiting record fails the stage
                 failure = RuntimeError(f"storage write failed: {error}")
                 failure.__cause__ = error
-                for _, waiter, _ in batch:
-                    waiter.fail(failure)
+                for _, stored in batch:
+                    _settle(stored, failure)
                 return
-            written: dict[_Waiter, int] = {}
-            for _, waiter, _ in batch:
-                written[waiter] = written.get(waiter, 0) + 1
-            for waiter, count in written.items():
-                waiter.count_down(count)
+            for _, stored in batch:
+                _settle(stored)
 
     async def _write_retrying(self, records: list[dict[str, Any]]) -> None:
         started = time.perf_counter()
@@ -129,3 +95,13 @@ class Batcher:
                 log.warning("storage write of %d records failed, retrying in %.1f s: %s",
                             len(records), self._retry, error)
                 await asyncio.sleep(self._retry)
+
+
+def _settle(stored: asyncio.Future[None], error: BaseException | None = None) -> None:
+    """Resolve one record's future, unless the runner gave up waiting for it (a shutdown)."""
+    if stored.done():
+        return
+    if error is None:
+        stored.set_result(None)
+    else:
+        stored.set_exception(error)

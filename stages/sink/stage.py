@@ -7,12 +7,10 @@ upserts by product id, so redelivered records collapse into one row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
 
 from stages.core.config import MIB, KafkaConfig
 from stages.core.envelope import Envelope
-from stages.core.errors import CrawlpipeError
 from stages.core.messages import decode_json
 from stages.core.stage import Stage, StageContext
 from stages.sink.batcher import Batcher
@@ -22,31 +20,26 @@ from stages.sink.storage import Storage, open_storage
 
 class SinkStage(Stage):
     name = "sink"
-    # Parsed records are held once more as Python objects in the batch.
+    input = "topic_products"
+    settings = (SinkConfig,)
+    # A record waiting for its storage commit is held as Python objects: about twice its JSON.
     output_ratio = 2.0
     # Product records are small, and a storage transaction wants hundreds of them.
     # Mostly waiting on storage: the parser (the pipeline's CPU ceiling) gets a short core first.
-    runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 8 * MIB, "nice": 10}
-    # Thousands of small records a second: one task per poll, not per record.
-    batched = True
+    runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 8 * MIB, "max_unacked_bytes": 8 * MIB,
+                       "nice": 10}
 
     def __init__(self, kafka_config: KafkaConfig, config: SinkConfig) -> None:
-        self._kafka = kafka_config
         self._config = config
         self._storage: Storage | None = None
         self._batcher: Batcher | None = None
 
-    @property
-    def input_topic(self) -> str:
-        return self._kafka.topic_products
-
     async def start(self, context: StageContext) -> None:
         self._storage = open_storage(self._config.storage)
         await self._storage.start()
-        window = context.window
         self._batcher = Batcher(
             self._storage,
-            batch_size=lambda: min(self._config.batch_size, window.limit_messages),
+            batch_size=self._config.batch_size,
             max_delay_seconds=self._config.batch_max_delay_seconds,
             retry_seconds=self._config.storage_retry_seconds,
         )
@@ -56,19 +49,6 @@ class SinkStage(Stage):
             await self._storage.close()
             self._storage = None
 
-    async def handle_batch(self, envelopes: Sequence[Envelope]) -> list[CrawlpipeError | None]:
+    async def handle(self, message: Envelope) -> asyncio.Future[None]:
         assert self._batcher is not None
-        errors: list[CrawlpipeError | None] = []
-        records: list[dict[str, Any]] = []
-        positions: list[int] = []
-        for envelope in envelopes:
-            try:
-                records.append(decode_json(envelope, "product"))
-            except CrawlpipeError as error:
-                errors.append(error)
-            else:
-                positions.append(len(errors))
-                errors.append(None)
-        for position, refused in zip(positions, await self._batcher.add_all(records), strict=True):
-            errors[position] = refused
-        return errors
+        return self._batcher.add(decode_json(message, "product"))

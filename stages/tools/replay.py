@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,6 @@ from stages.core import kafka
 from stages.core.config import KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import ConfigError, CrawlpipeError
-from stages.core.output import Output, Record
 from stages.core.runner import StageRunner
 from stages.core.stage import StageContext
 from stages.core.window import Window
@@ -156,18 +155,6 @@ async def _report(runner: StageRunner, progress: Callable[[int], None]) -> None:
         await asyncio.sleep(0.5)
 
 
-class _KeptOutput(Output):
-    """The parser's output, kept in memory instead of produced: a dry run sends nothing anywhere."""
-
-    def __init__(self) -> None:
-        # No producer: the parser stage only sends through send_all, overridden below.
-        super().__init__(None, stage="replay", dlq_topic="", linger_seconds=0)  # type: ignore[arg-type]
-        self.records: list[Record] = []
-
-    async def send_all(self, records: Sequence[Record]) -> None:
-        self.records.extend(records)
-
-
 async def sample_pages(kafka_config: KafkaConfig, pages: ReplayRange, sample: int) -> list[Envelope]:
     """Up to ``sample`` pages from the range's start, partition by partition, without a consumer group."""
     pending = pages.pending
@@ -203,23 +190,23 @@ async def dry_run(kafka_config: KafkaConfig, parser_config: ParserConfig, *, sin
     """Re-parse a sample with the current rules and compare with the stored rows; produce nothing."""
     envelopes = await sample_pages(kafka_config, await find_range(kafka_config, since), sample)
     stage = ParserStage(kafka_config, dataclasses.replace(parser_config, follow_links=False))
-    output = _KeptOutput()
-    await stage.start(StageContext(output=output, window=Window(max_messages=1, max_bytes=1)))
+    await stage.start(StageContext(window=Window(max_messages=1, max_bytes=1)))
     failed = 0
     page_urls = set()
+    new = {}
     try:
         for envelope in envelopes:
             try:
-                await stage.handle(envelope)
+                emits = await stage.handle(envelope)
             except CrawlpipeError:
                 failed += 1
                 continue
             page_urls.add(dict(envelope.headers).get("final_url", b"").decode(errors="replace"))
+            for emit in emits:
+                if emit.kind == "product":
+                    document = orjson.loads(emit.value)
+                    new[document["id"]] = document
     finally:
         await stage.stop()
-    new = {}
-    for record in output.records:
-        document = orjson.loads(record.value)
-        new[document["id"]] = document
     old = await stored_products(storage, ids=new.keys(), page_urls=page_urls)
     return DryRunResult(pages=len(envelopes), failed=failed, old=old, new=new, diff=diff_products(old, new))

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 import asyncpg
 
 from stages.core.errors import ConfigError
-from stages.sink.storage.product import COLUMNS
+from stages.core.product import COLUMNS
 from stages.sink.storage.sqlite import URL_PREFIX
 from stages.sink.storage.urls import redact_password
 

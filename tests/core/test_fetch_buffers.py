@@ -25,7 +25,7 @@ from stages.core import kafka
 from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.runner import StageRunner
-from stages.core.stage import Stage
+from stages.core.stage import Emit, Stage
 
 pytestmark = pytest.mark.kafka
 
@@ -37,19 +37,16 @@ class Consume(Stage):
     """Does nothing with a message but take a few turns of the event loop, so the window fills."""
 
     name = "leakcheck"
+    input = "topic_pages"
 
-    def __init__(self, topic: str) -> None:
-        self._topic = topic
+    def __init__(self, kafka_config: KafkaConfig) -> None:
         self.seen = 0
 
-    @property
-    def input_topic(self) -> str:
-        return self._topic
-
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle(self, envelope: Envelope) -> list[Emit]:
         for _ in range(3):
             await asyncio.sleep(0)
         self.seen += 1
+        return []
 
 
 @pytest.fixture
@@ -82,7 +79,7 @@ async def fill(config: KafkaConfig, topic: str) -> None:
 async def test_a_window_that_seeks_back_hundreds_of_times_leaves_no_fetch_data_for_the_collector(
         kafka_config: KafkaConfig, collector_off: None) -> None:
     await fill(kafka_config, kafka_config.topic_pages)
-    stage = Consume(kafka_config.topic_pages)
+    stage = Consume(kafka_config)
     # A window of 6 messages' bytes: nearly every poll returns more than fits, and the runner seeks back.
     runner_config = RunnerConfig(max_in_flight=200, max_in_flight_bytes=6 * VALUE_BYTES, lag_check_interval_seconds=0,
                                  memory_check_interval_seconds=0, gc_young_threshold=20_000)

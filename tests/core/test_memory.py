@@ -13,8 +13,9 @@ from stages.core.memory import budget, cgroup_limit_bytes, check_budget, effecti
 from tests.conftest import ROOT
 
 
-def test_budget_adds_window_outputs_prefetch_producer_overhead_and_kept_heap():
-    runner = RunnerConfig(max_in_flight_bytes=10 * MIB, memory_overhead_mb=50, malloc_keep_mb=4)
+def test_budget_adds_window_unacked_outputs_prefetch_producer_overhead_and_kept_heap():
+    runner = RunnerConfig(max_in_flight_bytes=10 * MIB, max_unacked_bytes=10 * MIB, memory_overhead_mb=50,
+                          malloc_keep_mb=4)
     kafka = KafkaConfig(fetch_max_bytes=4 * MIB, max_partition_fetch_bytes=1 * MIB, max_request_bytes=2 * MIB)
     planned = budget(runner, kafka, output_ratio=0.5)
     assert planned.total_bytes == (10 + 5 + 4 + 2 + 50 + 8) * MIB

@@ -1,6 +1,8 @@
-"""The window bounds in-flight work by count and bytes, and the memory guard can shrink it."""
+"""The window bounds work being processed by count and bytes, and outputs awaiting acks by bytes."""
 
 from __future__ import annotations
+
+import asyncio
 
 from stages.core.window import Window
 
@@ -13,7 +15,7 @@ def test_count_and_bytes_both_bound_admission():
     window.acquire(10)
     window.acquire(10)
     assert not window.has_room(0)
-    window.release(60)
+    window.hand_over(60)
     assert window.has_room(80)
 
 
@@ -24,13 +26,26 @@ def test_an_empty_window_admits_one_message_larger_than_the_byte_bound():
     assert not window.has_room(1)
 
 
-def test_charged_bytes_hold_the_window_until_refunded():
-    window = Window(max_messages=10, max_bytes=100)
-    window.acquire(10)
-    window.charge(95)
-    assert not window.has_room(1)
-    window.refund(95)
-    assert window.has_room(1)
+def test_a_processed_message_frees_its_input_while_its_outputs_hold_the_unacked_bound():
+    window = Window(max_messages=10, max_bytes=100, max_unacked_bytes=50)
+    window.acquire(90)
+    assert not window.has_room(20)
+    window.hand_over(90, 51)
+    assert (window.messages, window.bytes, window.unacked_bytes) == (0, 0, 51)
+    assert not window.has_room(1), "outputs over the unacked bound keep new input out"
+    window.acknowledged(51)
+    assert window.has_room(100)
+
+
+async def test_waiting_for_room_ends_when_outputs_are_acknowledged():
+    window = Window(max_messages=10, max_bytes=100, max_unacked_bytes=10)
+    window.acquire(5)
+    window.hand_over(5, 11)
+    waiting = asyncio.ensure_future(window.wait_for_room())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    window.acknowledged(11)
+    await asyncio.wait_for(waiting, 1)
 
 
 def test_shrink_halves_down_to_one_and_grow_restores():
@@ -54,7 +69,7 @@ def test_a_lent_message_makes_room_and_takes_its_count_back():
         with window.lent(limit=1) as second:
             assert not second and not window.has_room()
     assert window.messages == 3 and not window.has_room()
-    window.release(10)
+    window.hand_over(10)
     assert not window.has_room()
-    window.release(10)
+    window.hand_over(10)
     assert window.has_room()

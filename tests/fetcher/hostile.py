@@ -72,6 +72,7 @@ class HostileServer:
         self.slow_arrived = asyncio.Event()
         self.release_slow = asyncio.Event()
         self.sluggish_seconds = 0.6
+        self.drip_seconds = 2.0
         self.sluggish_arrived = asyncio.Event()
         self.busy_seconds = 3
         self.busy_until: float | None = None
@@ -100,6 +101,7 @@ class HostileServer:
                 web.get("/private", self._html),
                 web.get("/private/{rest:.*}", self._html),
                 web.get("/trickle", self._trickle),
+                web.get("/drip/{n}", self._drip),
                 web.get("/stall", self._stall),
                 web.get("/huge", self._huge),
                 web.get("/huge-declared", self._huge_declared),
@@ -163,6 +165,16 @@ class HostileServer:
         for _ in range(30):
             await response.write(b"<")
             await asyncio.sleep(1)
+        return response
+
+    async def _drip(self, request: web.Request) -> web.StreamResponse:
+        """A body that trickles for ``drip_seconds``: a page that works but holds its connection long."""
+        response = web.StreamResponse(headers={"Content-Type": "text/html"})
+        await response.prepare(request)
+        for _ in range(int(self.drip_seconds * 10)):
+            await response.write(b" ")
+            await asyncio.sleep(0.1)
+        await response.write(HTML)
         return response
 
     async def _stall(self, request: web.Request) -> web.Response:

@@ -170,12 +170,15 @@ async def test_connection_reset_mid_body_is_retriable(hostile: HostileServer, fe
 @pytest.mark.parametrize(
     ("reply", "error_class", "retriable"),
     [
-        (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", "bad_response", False),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", "header_too_large",
+         False),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n" + b"".join(b"X-H%d: v\r\n" % n for n in range(3000))
+         + b"\r\n", "too_many_headers", False),
         (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "bad_response", False),
         (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad_response", False),
         (b"", "connection", True),
     ],
-    ids=["huge-header", "not-http", "broken-chunking", "hang-up"],
+    ids=["huge-header", "thousands-of-headers", "not-http", "broken-chunking", "hang-up"],
 )
 async def test_broken_http_is_classified(
     make_fetcher: MakeFetcher, reply: bytes, error_class: str, retriable: bool
@@ -183,6 +186,39 @@ async def test_broken_http_is_classified(
     async with raw_server(reply) as url, make_fetcher(obey_robots=False) as fetcher:
         error = await fetch_error(fetcher, url)
     assert (error.error_class, error.retriable) == (error_class, retriable)
+
+
+async def test_a_connection_dropped_after_keep_alive_gets_one_request_per_attempt(make_fetcher: MakeFetcher) -> None:
+    """aiohttp's hidden retry on a reused connection is off: the server sees each attempt once."""
+    requests = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        # The first request on a connection is answered and kept alive; the next one is dropped unanswered.
+        for answered in (True, False):
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            requests += 1
+            if not answered:
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(HTML)
+                         + HTML)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        async with make_fetcher(obey_robots=False) as fetcher:
+            assert (await fetcher.fetch(url)).status == 200
+            error = await fetch_error(fetcher, url + "again")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (error.error_class, error.retriable) == ("connection", True)
+    assert requests == 2, f"the server received {requests} requests for 2 attempts"
 
 
 async def test_refused_connection_is_retriable(hostile: HostileServer, make_fetcher: MakeFetcher) -> None:

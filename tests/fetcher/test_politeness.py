@@ -247,3 +247,15 @@ async def test_reserved_turns_of_a_slow_host_share_its_answer_time_among_its_slo
         t.record_response("slow", status=200, elapsed_seconds=4.0)
     first, second = t.reserve("slow"), t.reserve("slow")
     assert first == pytest.approx(2.0, rel=0.01) and second == pytest.approx(2 * first)
+
+
+async def test_after_a_take_over_every_host_waits_its_delay_from_then() -> None:
+    clock = FakeClock()
+    t = throttle(clock, min_delay_per_host_seconds=2.0, adaptive_delay_enabled=False)
+    await touch(t, "shop.example")
+    clock.now += 10.0
+    assert t.delay_for("shop.example") == 0.0
+    t.take_over()
+    assert t.delay_for("shop.example") == 2.0
+    clock.now += 2.0
+    assert t.delay_for("shop.example") == 0.0

@@ -191,3 +191,12 @@ async def test_close_cancels_a_download_in_flight() -> None:
     await robots.close()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+
+
+async def test_a_host_whose_name_does_not_resolve_is_dns_not_robots_unavailable() -> None:
+    """The DNS failure behind robots.txt's fetch names the URL's failure too, for as long as it is cached."""
+    robots = cache(Downloads(RetriableFetchError("no such host", error_class="dns")))
+    for path in ("/item", "/other"):
+        with pytest.raises(RetriableFetchError) as caught:
+            await robots.check(URL(f"http://shop.example{path}"))
+        assert (caught.value.error_class, caught.value.retriable) == ("dns", True)

@@ -274,9 +274,9 @@ CASES = [
          outcome="schema", reaches_server=False),
     Case("ftp URL", url="ftp://127.0.0.1:{port}/{token}", outcome="bad_url", reaches_server=False),
     Case("javascript URL", url="javascript:alert('{token}')", outcome="bad_url", reaches_server=False),
-    # Past the URL schema's maxLength (8192): refused when the message is read.
-    Case("10 KB URL", url="http://127.0.0.1:{port}/page/" + "a" * 10_240, outcome="schema", reaches_server=False),
-    # Within the schema, past --max-url-length (2048): refused by the fetcher's URL check.
+    # Past the one URL limit (2048, the schema's too): bad_url when the message is read, not schema.
+    Case("10 KB URL", url="http://127.0.0.1:{port}/page/" + "a" * 10_240, outcome="bad_url", reaches_server=False),
+    # Past the same limit by less: the same class.
     Case("3 KB URL", url="http://127.0.0.1:{port}/page/" + "a" * 3_000, outcome="bad_url", reaches_server=False),
     Case("10.0.0.1", url="http://10.0.0.1/{token}", outcome="blocked_address", reaches_server=False,
          check=refused_before_connecting),

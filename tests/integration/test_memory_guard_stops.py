@@ -14,7 +14,7 @@ from stages.core.config import MIB, KafkaConfig, RunnerConfig
 from stages.core.envelope import Envelope
 from stages.core.errors import MemoryExhausted
 from stages.core.runner import StageRunner
-from stages.core.stage import Stage
+from stages.core.stage import Emit, Stage
 
 pytestmark = pytest.mark.kafka
 
@@ -26,22 +26,20 @@ class Leaky(Stage):
     """Finishes "fine" messages; keeps 4 MB for each "leak" message and never finishes it."""
 
     name = "leaky"
+    input = "topic_pages"
+    concurrent = True
 
-    def __init__(self, topic: str) -> None:
-        self._topic = topic
+    def __init__(self, kafka_config: KafkaConfig) -> None:
         self.kept: list[bytes] = []
         self.finished = 0
         self._never = asyncio.Event()
 
-    @property
-    def input_topic(self) -> str:
-        return self._topic
-
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle(self, envelope: Envelope) -> list[Emit]:
         if envelope.value == b"leak":
             self.kept.append(bytes([len(self.kept) % 256]) * LEAK_BYTES)
             await self._never.wait()
         self.finished += 1
+        return []
 
 
 async def test_rss_past_the_hard_limit_stops_the_stage_after_committing_what_it_finished(
@@ -60,7 +58,7 @@ async def test_rss_past_the_hard_limit_stops_the_stage_after_committing_what_it_
                           memory_soft_limit_mb=rss_mb + 20, memory_limit_mb=rss_mb + 60,
                           memory_check_interval_seconds=0.05, lag_check_interval_seconds=0,
                           shutdown_timeout_seconds=1)
-    stage = Leaky(topic)
+    stage = Leaky(kafka_config)
     runner = StageRunner(stage, small, config)
     with pytest.raises(MemoryExhausted, match=f"hard memory limit of {rss_mb + 60} MB"):
         await asyncio.wait_for(runner.run(), timeout=60)

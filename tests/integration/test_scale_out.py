@@ -10,28 +10,31 @@ partition, so every parser and sink replica gets work.
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiokafka import TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
-from stages.core import kafka
 from stages.core.config import KafkaConfig
 from stages.core.messages import host_key
 from stages.demoshop.catalog import Catalog
 from stages.demoshop.server import start_shop
 from stages.tools.publish import publish
 from tests.conftest import StageProcesses, eventually, fresh_kafka_config, sqlite_rows
+from tests.integration.replicas import (
+    PARTITIONS,
+    assignment,
+    consumed,
+    end_offsets_total,
+    partition_of,
+    settled,
+    start_replicas,
+)
 
 pytestmark = pytest.mark.kafka
 
-PARTITIONS = 4
 NO_LINKS = {"CRAWLPIPE_FOLLOW_LINKS": "false"}
 # Few URLs in flight per fetcher, so a kill or a join lands while work is still going on.
 SLOW_FETCHER = {**NO_LINKS, "CRAWLPIPE_MAX_IN_FLIGHT": "4"}
@@ -45,60 +48,6 @@ async def kafka_config(kafka_bootstrap: str) -> KafkaConfig:
 
 def product_rows(db: Path) -> list[tuple]:
     return sqlite_rows(db, "SELECT id, url, price FROM products")
-
-
-def assignment(stages: StageProcesses, name: str, topic: str) -> set[int] | None:
-    """Partitions of ``topic`` in the replica's latest 'rebalance: assigned' line; None before the first."""
-    lines = re.findall(r"rebalance: assigned (.*)", stages.log(name))
-    if not lines:
-        return None
-    return {int(p) for p in re.findall(rf"{re.escape(topic)}\[(\d+)\]", lines[-1])}
-
-
-def consumed(stages: StageProcesses, name: str) -> int:
-    """Messages the replica took in, from the line it logs when it stops."""
-    found = re.findall(r"stopped: consumed (\d+)", stages.log(name))
-    assert found, f"{name} logged no 'stopped' line:\n{stages.log(name)}"
-    return int(found[-1])
-
-
-async def settled(stages: StageProcesses, names: Iterable[str], topic: str) -> dict[str, set[int]]:
-    """Wait until the replicas own disjoint, non-empty sets of partitions that cover the topic."""
-    names = list(names)
-
-    def current() -> dict[str, set[int]] | None:
-        owned = {name: assignment(stages, name, topic) for name in names}
-        if any(not parts for parts in owned.values()):
-            return None
-        every = [p for parts in owned.values() for p in parts]
-        if len(every) != len(set(every)) or set(every) != set(range(PARTITIONS)):
-            return None
-        return owned
-
-    return await eventually(current, timeout=60, what=f"{names} to share {topic}")
-
-
-def partition_of(key: bytes) -> int:
-    """The partition the producers' default partitioner picks for ``key``."""
-    every = list(range(PARTITIONS))
-    return DefaultPartitioner()(key, every, every)
-
-
-async def end_offsets_total(config: KafkaConfig, topic: str) -> int:
-    probe = kafka.consumer(config, group=None, client_id="test-probe")
-    await probe.start()
-    try:
-        ends = await probe.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
-    finally:
-        await probe.stop()
-    return sum(ends.values())
-
-
-def start_replicas(stages: StageProcesses, stage: str, count: int, **env: str) -> list[str]:
-    names = [f"{stage}-{i}" for i in range(1, count + 1)]
-    for name in names:
-        stages.start(stage, name=name, **env)
-    return names
 
 
 async def two_of_each(stages: StageProcesses, kafka_config: KafkaConfig, fetcher_env: dict[str, str]):
@@ -141,7 +90,7 @@ async def test_kill_9_of_a_parser_and_a_fetcher_mid_run_loses_and_duplicates_not
         kafka_config, stages: StageProcesses, tmp_path):
     catalog = Catalog(pages=150)
     db = tmp_path / "products.db"
-    fetchers, parsers, sinks, owners = await two_of_each(stages, kafka_config, SLOW_FETCHER)
+    fetchers, parsers, _sinks, owners = await two_of_each(stages, kafka_config, SLOW_FETCHER)
 
     async with await start_shop(catalog) as shop:
         expected = {p["url"]: p["price"] for p in catalog.expected_products(shop.base_url)}

@@ -60,7 +60,7 @@ async def test_sigterm_commits_what_finished_and_leaves_the_rest_for_the_restart
         await asyncio.wait_for(asked.wait(), 30)
         await eventually(lambda: fetched_at_least(2), what="both fast pages")
         assert stages.stop("fetcher") == 0
-        assert "abandoned 1 unfinished messages" in stages.log("fetcher")
+        assert "abandoned 1 messages being handled or awaiting acknowledgement" in stages.log("fetcher")
 
         # All three URLs share a host, so a partition: its commit must stop before the slow one.
         url_ends = await probe.end_offsets([TopicPartition(kafka_config.topic_urls, p) for p in range(2)])

@@ -94,7 +94,8 @@ def test_the_dockerfile_installs_this_package_as_the_makefile_does_and_runs_its_
 
 
 def test_every_metric_the_dashboard_plots_is_one_a_stage_serves():
-    served = set(re.findall(r'"(crawlpipe_[a-z_]+)"', (ROOT / "stages/core/metrics.py").read_text()))
+    declaring = [ROOT / "stages/core/metrics.py", *(ROOT / "stages").glob("*/metrics.py")]
+    served = {name for path in declaring for name in re.findall(r'"(crawlpipe_[a-z_]+)"', path.read_text())}
     exprs = [t["expr"] for panel in json.loads(DASHBOARD.read_text())["panels"] for t in panel["targets"]]
     used = {name for expr in exprs for name in re.findall(r"crawlpipe_[a-z_]+", expr)}
     suffixes = ("", "_total", "_bucket", "_sum", "_count")

@@ -92,6 +92,11 @@ class Database:
         )
         return {row["id"]: row for row in rows}
 
+    async def details(self) -> dict[str, dict[str, Any]]:
+        """The columns migration 0002 added, by product id."""
+        rows = await self._fetch("SELECT id, regular_price, brand, gtin, mpn, description, images FROM products")
+        return {row["id"]: row for row in rows}
+
     async def history(self) -> list[dict[str, Any]]:
         """All ``price_history`` rows in insertion order."""
         return await self._fetch(
@@ -141,8 +146,9 @@ class Database:
 
 def _neutral(row: dict[str, Any]) -> dict[str, Any]:
     """SQLite's text prices and timestamps as ``Decimal`` and ``datetime``, like PostgreSQL's."""
-    if isinstance(row.get("price"), str):
-        row["price"] = Decimal(row["price"])
+    for name in ("price", "regular_price"):
+        if isinstance(row.get(name), str):
+            row[name] = Decimal(row[name])
     for name in ("fetched_at", "parsed_at", "observed_at"):
         if isinstance(row.get(name), str):
             row[name] = datetime.fromisoformat(row[name])

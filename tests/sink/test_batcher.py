@@ -31,46 +31,48 @@ class FakeStorage:
 
 
 def batcher(storage, size=3, delay=60.0) -> Batcher:
-    return Batcher(storage, batch_size=lambda: size, max_delay_seconds=delay, retry_seconds=0.01)
+    return Batcher(storage, batch_size=size, max_delay_seconds=delay, retry_seconds=0.01)
 
 
 async def test_a_full_batch_is_written_in_one_transaction():
     storage = FakeStorage()
     b = batcher(storage)
-    await asyncio.gather(*(b.add_all([{"id": str(i)}]) for i in range(3)))
+    await asyncio.gather(*(b.add({"id": str(i)}) for i in range(3)))
     assert storage.batches == [["0", "1", "2"]]
 
 
-async def test_one_call_spanning_batches_returns_when_all_are_written():
+async def test_records_spanning_batches_each_resolve_when_their_batch_is_written():
     storage = FakeStorage()
     b = batcher(storage, delay=0.01)
-    assert await b.add_all([{"id": str(i)} for i in range(7)]) == [None] * 7
+    stored = [b.add({"id": str(i)}) for i in range(7)]
+    assert await asyncio.gather(*stored) == [None] * 7
     assert storage.batches == [["0", "1", "2"], ["3", "4", "5"], ["6"]]
 
 
 async def test_a_batch_that_does_not_fill_is_written_after_the_delay():
     storage = FakeStorage()
     b = batcher(storage, size=100, delay=0.01)
-    await asyncio.wait_for(b.add_all([{"id": "late"}]), 5)
+    await asyncio.wait_for(b.add({"id": "late"}), 5)
     assert storage.batches == [["late"]]
 
 
 async def test_a_bad_record_fails_alone_and_the_others_are_stored():
     storage = FakeStorage()
     b = batcher(storage)
-    first, second = await asyncio.gather(b.add_all([{"id": "a"}, {"id": "b", "bad": True}]), b.add_all([{"id": "c"}]))
-    assert first[0] is None and isinstance(first[1], BadMessage) and second == [None]
+    first, bad, third = await asyncio.gather(b.add({"id": "a"}), b.add({"id": "b", "bad": True}), b.add({"id": "c"}),
+                                             return_exceptions=True)
+    assert first is None and isinstance(bad, BadMessage) and third is None
     assert storage.batches == [["a"], ["c"]]
 
 
 async def test_transient_failures_are_retried_until_the_write_succeeds():
     storage = FakeStorage(flaky=2)
     b = batcher(storage, size=1)
-    await asyncio.wait_for(b.add_all([{"id": "x"}]), 5)
+    await asyncio.wait_for(b.add({"id": "x"}), 5)
     assert storage.batches == [["x"]]
 
 
 async def test_a_storage_that_fails_for_good_fails_the_stage_not_the_dlq():
     b = batcher(FakeStorage(broken=True), size=1)
     with pytest.raises(RuntimeError, match="storage write failed"):
-        await b.add_all([{"id": "x"}])
+        await b.add({"id": "x"})

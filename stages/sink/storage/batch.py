@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from stages.sink.storage.base import BatchResult
-from stages.sink.storage.product import Observation, Product, Version
+from stages.core.product import Observation, Product, Version
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from stages.core.errors import ConfigError, TransientError
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
-from stages.sink.storage.product import COLUMNS, Product, product_from_record
+from stages.core.product import COLUMNS, Product
 from stages.sink.storage.urls import redact_password
 
 POOL_MAX_SIZE = 2
@@ -45,6 +45,7 @@ _CONFIG_SQLSTATE_CLASSES = frozenset({"28", "3D"})
 
 _COLUMN_TYPES = {
     "price": "numeric",
+    "regular_price": "numeric",
     "price_ok": "boolean",
     "fetched_at": "timestamptz",
     "parsed_at": "timestamptz",
@@ -104,7 +105,7 @@ class PostgresStorage:
     async def write_batch(self, records: Sequence[dict[str, Any]]) -> BatchResult:
         if self._pool is None:
             raise RuntimeError("PostgresStorage.write_batch called before start()")
-        products = newest_per_id(product_from_record(record) for record in records)
+        products = newest_per_id(Product.from_record(record) for record in records)
         if not products:
             return BatchResult()
         async with self._translate_errors("writing a batch"), self._pool.acquire() as conn:
@@ -187,4 +188,4 @@ async def _write(conn: asyncpg.Connection, products: list[Product], *, duplicate
 
 def _columns(products: Sequence[Product], names: Sequence[str]) -> list[list[Any]]:
     """One list per column, the shape ``unnest`` takes."""
-    return [[getattr(product, name) for product in products] for name in names]
+    return [[product.column(name) for product in products] for name in names]

@@ -37,7 +37,7 @@ from stages.core.errors import ConfigError, TransientError
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
-from stages.sink.storage.product import COLUMNS, Product, product_from_record
+from stages.core.product import COLUMNS, Product
 
 URL_PREFIX = "sqlite:///"
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -94,7 +94,7 @@ class SQLiteStorage:
     async def write_batch(self, records: Sequence[dict[str, Any]]) -> BatchResult:
         if self._conn is None:
             raise RuntimeError("SQLiteStorage.write_batch called before start()")
-        products = newest_per_id(product_from_record(record) for record in records)
+        products = newest_per_id(Product.from_record(record) for record in records)
         if not products:
             return BatchResult()
         return await self._call(_write, self._conn, products, len(records) - len(products))
@@ -213,7 +213,7 @@ def _text_instant(instant: datetime) -> str:
 def _product_row(product: Product) -> tuple[Any, ...]:
     row = []
     for name in COLUMNS:
-        value = getattr(product, name)
+        value = product.column(name)
         if isinstance(value, datetime):
             value = _text_instant(value)
         elif isinstance(value, Decimal):
