@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup kafka postgres demo lint test bench-soak clean
+.PHONY: setup kafka postgres demo lint test docs bench-soak clean
 
 setup: $(STAMP) kafka
 
@@ -37,5 +37,11 @@ lint: $(STAMP)
 test: setup postgres lint
 	$(PY) -m pytest
 
+# The documentation site (MkDocs) into site/, after regenerating the
+# configuration reference in docs/configuration.md from `crawlpipe config`.
+docs: setup
+	$(PY) ops/docs/config-reference
+	$(PY) -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .cache var
+	rm -rf $(VENV) .cache var site

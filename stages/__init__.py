@@ -20,4 +20,8 @@ The data flow, once:
    for the sink).
 6. ``crawl.pages`` keeps the raw HTML: ``crawlpipe replay`` re-parses it with
    new rules without fetching anything again.
+
+docs/architecture.md holds the same list with the rest of the design: the
+stage/core seam, topics and message contracts, the guarantees and why they
+hold, the memory model.
 """

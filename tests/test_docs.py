@@ -1,14 +1,21 @@
-"""docs/configuration.md holds the reference generated from the settings definitions, complete and current."""
+"""The documentation builds, and docs/configuration.md holds the reference generated from the settings, current."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from stages.cli import FILE_SECTIONS, stage_defaults
 from stages.core import settings
 from stages.tools.settings_report import reference_markdown
 
-CONFIGURATION = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
+NAV_PAGES = ("quickstart", "user-guide", "operations", "configuration", "architecture", "performance",
+             "benchmarks")
 MARKER = "do not edit below -->\n"
 
 
@@ -25,3 +32,13 @@ def test_every_setting_is_in_it_including_logging_and_security():
     assert {"--log-level", "--log-format", "--sasl-password", "--ssl-cafile"} <= set(options)
     missing = [option for option in options if f"`{option}`" not in CONFIGURATION]
     assert not missing
+
+
+@pytest.mark.timeout(180)
+def test_mkdocs_builds_the_site_strictly(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=150, check=False)
+    assert build.returncode == 0, build.stdout + build.stderr
+    for page in NAV_PAGES:
+        assert (site / page / "index.html").is_file(), f"docs/{page}.md was not built"

@@ -64,8 +64,9 @@ class Product:
         return (self.price, self.currency, self.availability)
 
     def to_json(self) -> bytes:
-        """The record as published: decimals as strings, instants in RFC 3339 with ``Z``."""
-        return orjson.dumps(self, default=_decimal_text, option=orjson.OPT_UTC_Z)
+        """The record as published: decimals as strings, instants in fixed-width RFC 3339 UTC (``…123456Z``),
+        so that consumers may compare them as text."""
+        return orjson.dumps(self, default=_published, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
     def column(self, name: str) -> Any:
         """A field as storage keeps it: the image list as JSON text (None when empty), the rest as is."""
@@ -89,9 +90,11 @@ class Product:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Product))
 
 
-def _decimal_text(value: Any) -> str:
+def _published(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     raise TypeError(f"cannot publish {type(value).__name__} in a product record")
 
 
