@@ -28,17 +28,27 @@ from stages.parser.settings import ParserConfig
 from stages.sink.settings import SinkConfig
 from stages.tools import exits
 
-#: Each registered stage's own settings classes (``stages/core/registry.py``), by stage name.
-STAGE_SETTINGS: dict[str, tuple[type, ...]] = {name: stage.settings for name, stage in registry.stages().items()}
 SHARED_SETTINGS: tuple[type, ...] = (KafkaConfig, RunnerConfig, MetricsConfig, TopicsConfig, LogConfig,
                                      LimitsConfig)
-#: What each section of crawlpipe.toml may set: a stage's section also overrides shared settings for it.
-FILE_SECTIONS: dict[str, tuple[type, ...]] = {
-    config_file.SHARED: SHARED_SETTINGS,
-    **{stage: SHARED_SETTINGS + classes for stage, classes in STAGE_SETTINGS.items()},
-}
-#: The file section a command reads besides [shared]: a replay re-parses, so it runs as the parser.
-COMMAND_SECTION = {**{stage: stage for stage in STAGE_SETTINGS}, "replay": "parser"}
+
+
+def stage_settings() -> dict[str, tuple[type, ...]]:
+    """Each registered stage's own settings classes (``stages/core/registry.py``), by stage name.
+
+    Asked each time, not kept: a stage registered after import (a plug-in, a test) counts too.
+    """
+    return {name: stage.settings for name, stage in registry.stages().items()}
+
+
+def file_sections() -> dict[str, tuple[type, ...]]:
+    """What each section of crawlpipe.toml may set: a stage's section also overrides shared settings for it."""
+    return {config_file.SHARED: SHARED_SETTINGS,
+            **{stage: SHARED_SETTINGS + classes for stage, classes in stage_settings().items()}}
+
+
+def command_section(command: str) -> str | None:
+    """The file section a command reads besides [shared]: a replay re-parses, so it runs as the parser."""
+    return "parser" if command == "replay" else command if command in stage_settings() else None
 
 T = TypeVar("T")
 
@@ -67,7 +77,7 @@ def _load(cls: type[T], args: argparse.Namespace, *, section: str | None = None,
     """``cls`` from flags, environment, the config file's sections for this command, then defaults."""
     file: config_file.ConfigFile = args.config_file
     return settings.load(cls, args, defaults=defaults,
-                         file=file.values(section or COMMAND_SECTION.get(args.command)))
+                         file=file.values(section or command_section(args.command)))
 
 
 def _stage_command(args: argparse.Namespace) -> int:
@@ -164,7 +174,7 @@ def _replay_command(args: argparse.Namespace) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     from stages.tools.supervise import supervise
 
-    replicas = {stage: getattr(args, f"{stage}s") for stage in STAGE_SETTINGS}
+    replicas = {stage: getattr(args, f"{stage}s") for stage in stage_settings()}
     env = {settings.env_name(name): str(value) for name, value in vars(args).items()
            if value is not None and name in _setting_names()}
     if args.config_file.path is not None:
@@ -181,7 +191,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _setting_names() -> set[str]:
-    classes = (*SHARED_SETTINGS, *[c for group in STAGE_SETTINGS.values() for c in group])
+    classes = (*SHARED_SETTINGS, *[c for group in stage_settings().values() for c in group])
     return {option.lstrip("-").replace("-", "_") for option, *_ in settings.describe(*classes)}
 
 
@@ -249,7 +259,7 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
 
 def stage_defaults() -> dict[str, Mapping[str, Any]]:
     """Each stage's own defaults of shared settings, checked: an unknown name is an error."""
-    defaults = {stage: registry.stage(stage).runner_defaults for stage in STAGE_SETTINGS}
+    defaults = {stage: registry.stage(stage).runner_defaults for stage in stage_settings()}
     for values in defaults.values():
         settings.resolve(RunnerConfig, env={}, defaults=values)
     return defaults
@@ -286,11 +296,11 @@ def _config_command(args: argparse.Namespace) -> int:
     from stages.tools import settings_report
 
     if args.markdown:
-        print(settings_report.reference_markdown(FILE_SECTIONS, stage_defaults()), end="")
+        print(settings_report.reference_markdown(file_sections(), stage_defaults()), end="")
         return 0
     stage = args.stage
-    classes = FILE_SECTIONS[stage or config_file.SHARED] if stage or args.effective else \
-        (*SHARED_SETTINGS, *[c for g in STAGE_SETTINGS.values() for c in g])
+    classes = file_sections()[stage or config_file.SHARED] if stage or args.effective else \
+        (*SHARED_SETTINGS, *[c for g in stage_settings().values() for c in g])
     by_stage = stage_defaults()
     own = by_stage[stage] if stage else {}
     if not args.effective:
@@ -309,7 +319,7 @@ def _config_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crawlpipe", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for stage, classes in STAGE_SETTINGS.items():
+    for stage, classes in stage_settings().items():
         sub = commands.add_parser(stage, help=f"run the {stage} stage")
         settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig, *classes)
         _common(sub)
@@ -354,13 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=_replay_command)
 
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
-    for stage in STAGE_SETTINGS:
+    for stage in stage_settings():
         sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
     sub.add_argument("--kafka-unreachable-exit-seconds", default=None, metavar="SECONDS",
                      help="stop every stage and exit 3 when Kafka stays unreachable this long "
                           "[env CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS; default 120]")
     settings.add_options(sub, KafkaConfig, RunnerConfig, MetricsConfig, LimitsConfig,
-                         *[c for g in STAGE_SETTINGS.values() for c in g])
+                         *[c for g in stage_settings().values() for c in g])
     _common(sub)
     sub.set_defaults(func=_run_command)
     _add_operations(commands)
@@ -368,13 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("config", help="list every setting, its environment variable and default")
     sub.add_argument("--markdown", action="store_true",
                      help="as Markdown tables (the reference in docs/configuration.md)")
-    sub.add_argument("--stage", choices=tuple(STAGE_SETTINGS), default=None,
+    sub.add_argument("--stage", choices=tuple(stage_settings()), default=None,
                      help="the shared and own settings of this stage, with the defaults it really runs with")
     sub.add_argument("--effective", action="store_true",
                      help="each value as this command's flags, the environment, the file and the defaults make "
                           "it, and where it came from")
     settings.add_options(sub, *[c for c in SHARED_SETTINGS if c is not LogConfig],
-                         *[c for g in STAGE_SETTINGS.values() for c in g])
+                         *[c for g in stage_settings().values() for c in g])
     _common(sub)
     sub.set_defaults(func=_config_command)
 
@@ -405,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def command() -> int:
         path = config_file.locate(getattr(args, "config", None), os.environ, Path.cwd())
-        args.config_file = config_file.read(path, FILE_SECTIONS)
+        args.config_file = config_file.read(path, file_sections())
         logs.configure(_load(LogConfig, args))
         return handler(args)
 

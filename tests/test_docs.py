@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.cli import FILE_SECTIONS, stage_defaults
+from stages.cli import file_sections, stage_defaults
 from stages.core import settings
 from stages.tools.settings_report import reference_markdown
 
@@ -21,13 +21,13 @@ MARKER = "do not edit below -->\n"
 
 def test_the_reference_is_what_crawlpipe_config_markdown_prints():
     generated = CONFIGURATION.split(MARKER, 1)[1]
-    assert generated == reference_markdown(FILE_SECTIONS, stage_defaults()), (
+    assert generated == reference_markdown(file_sections(), stage_defaults()), (
         "run `crawlpipe config --markdown` and replace docs/configuration.md below the marker"
     )
 
 
 def test_every_setting_is_in_it_including_logging_and_security():
-    classes = {cls for group in FILE_SECTIONS.values() for cls in group}
+    classes = {cls for group in file_sections().values() for cls in group}
     options = [option for option, *_ in settings.describe(*classes)]
     assert {"--log-level", "--log-format", "--sasl-password", "--ssl-cafile"} <= set(options)
     missing = [option for option in options if f"`{option}`" not in CONFIGURATION]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.cli import FILE_SECTIONS, main
+from stages.cli import file_sections, main
 from stages.core import config_file, settings
 from stages.core.errors import ConfigError
 from stages.core.settings import KafkaConfig, RunnerConfig
@@ -24,7 +24,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def read(tmp_path: Path, text: str) -> config_file.ConfigFile:
-    return config_file.read(write(tmp_path, text), FILE_SECTIONS)
+    return config_file.read(write(tmp_path, text), file_sections())
 
 
 def test_flags_beat_environment_beat_the_file_beats_stage_defaults(tmp_path):
@@ -95,7 +95,7 @@ def run_config(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 def test_config_stage_shows_the_defaults_the_stage_really_runs_with(tmp_path):
     lines = {line.split()[0]: line.split()[2] for line in run_config("--stage", "parser", cwd=tmp_path).splitlines()
              if line.startswith("--")}
-    assert lines["--max-in-flight"] == "32*"
+    assert lines["--max-in-flight"] == "16*"
     assert lines["--max-in-flight-bytes"] == str(8 * 1024 * 1024) + "*"
     sink = {line.split()[0]: line.split()[2] for line in run_config("--stage", "sink", cwd=tmp_path).splitlines()
             if line.startswith("--")}

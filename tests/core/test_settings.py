@@ -54,7 +54,7 @@ def test_every_stage_declares_only_real_settings_as_its_defaults():
     from stages.cli import stage_defaults
 
     defaults = stage_defaults()
-    assert defaults["parser"]["max_in_flight"] == 32 and defaults["sink"]["max_in_flight"] == 2000
+    assert defaults["parser"]["max_in_flight"] == 16 and defaults["sink"]["max_in_flight"] == 2000
 
 
 def test_secrets_stay_out_of_repr():
