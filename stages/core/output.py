@@ -38,8 +38,8 @@ RESEND_FIRST_SECONDS = 1.0
 RESEND_MAX_SECONDS = 30.0
 
 
-# Values below this are copied to their exact size before they are held for a resend.
-COMPACT_BELOW_BYTES = 64 * 1024
+# Values below this (JSON records, not page bodies) are copied to their exact size before they are held.
+COMPACT_BELOW_BYTES = 16 * 1024
 
 
 def _compact(record: Record) -> Record:

@@ -30,8 +30,9 @@ class SinkStage(Stage):
     # Mostly waiting on storage: the parser (the pipeline's CPU ceiling) gets a short core first.
     # Handling only queues a record, so little is ever being processed; ~3,000 records (three batches) may
     # wait for their storage commit.
+    # Like the fetcher, it builds no parse trees, so it keeps no freed heap for them (--malloc-keep-mb).
     runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 2 * MIB, "max_unacked_bytes": 2 * MIB,
-                       "nice": 10}
+                       "nice": 10, "malloc_keep_mb": 0}
 
     def __init__(self, kafka_config: KafkaConfig, config: SinkConfig) -> None:
         self._config = config
