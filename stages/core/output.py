@@ -96,7 +96,13 @@ class Output:
         await asyncio.shield(await self.emit(records))
 
     async def _attempt(self, records: tuple[Record, ...], acknowledged: asyncio.Future[None], delay: float) -> None:
-        deliveries = await self._packer.pack(records)
+        try:
+            deliveries = await self._packer.pack(records)
+        except KafkaError as error:  # no metadata for the topic: the broker is away
+            if not is_outage(error):
+                raise
+            self._retry_later(records, acknowledged, delay, error)
+            return
         if not deliveries:
             acknowledged.set_result(None)
             return
@@ -115,13 +121,17 @@ class Output:
             self._count(records)
             acknowledged.set_result(None)
         elif is_outage(error):
-            self._health.dependency_down("kafka", f"send failed: {type(error).__name__} {error}".strip())
-            log.warning("%s send of %d records failed (%s), resending in %.0f s", self._stage, len(records),
-                        type(error).__name__, delay)
-            asyncio.get_running_loop().call_later(delay, self._resend, records, acknowledged,
-                                                  min(delay * 2, RESEND_MAX_SECONDS))
+            self._retry_later(records, acknowledged, delay, error)
         else:
             acknowledged.set_exception(error)
+
+    def _retry_later(self, records: tuple[Record, ...], acknowledged: asyncio.Future[None], delay: float,
+                     error: BaseException) -> None:
+        self._health.dependency_down("kafka", f"send failed: {type(error).__name__} {error}".strip())
+        log.warning("%s send of %d records failed (%s), resending in %.0f s", self._stage, len(records),
+                    type(error).__name__, delay)
+        asyncio.get_running_loop().call_later(delay, self._resend, records, acknowledged,
+                                              min(delay * 2, RESEND_MAX_SECONDS))
 
     def _resend(self, records: tuple[Record, ...], acknowledged: asyncio.Future[None], delay: float) -> None:
         task = asyncio.create_task(self._attempt_again(records, acknowledged, delay))
