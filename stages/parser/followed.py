@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from stages.core import kafka
+from stages.core.deadline import within
 from stages.core.envelope import Envelope
 from stages.core.settings import KafkaConfig
 
@@ -65,15 +66,24 @@ class FollowedPages:
             self._saving.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._saving
-            await self._save()
+            try:
+                await asyncio.wait_for(self._save(), SAVE_INTERVAL_SECONDS)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.warning("the followed-pages mark was not saved at stop (%r): it lags by at most %.0f s of "
+                            "commits, whose pages' links a reset parser would publish again", exc,
+                            SAVE_INTERVAL_SECONDS)
         for client in (self._committer, self._admin):
             if client is not None:
-                await kafka.close(client, self._kafka)
+                await within(kafka.close(client, self._kafka), "the followed-pages client's stop")
 
     async def _keep_saving(self) -> None:
         while True:
             await asyncio.sleep(SAVE_INTERVAL_SECONDS)
-            await self._save()
+            try:
+                await self._save()
+            except (KafkaError, OSError, TimeoutError) as exc:
+                # The broker is away: the mark stays where it was and is raised once it is back.
+                log.warning("followed-pages mark not saved, trying again in %.0f s: %r", SAVE_INTERVAL_SECONDS, exc)
 
     async def _save(self) -> dict[int, int]:
         """Raise the mark to the parser group's committed offsets where they are higher; return it."""

@@ -220,7 +220,7 @@ async def test_crawlpipe_run_exits_3_when_the_broker_stays_away(
         own_broker.start()
     assert run.returncode == 3, outage_stages.log("run")
     assert "unreachable for 5 s (--kafka-unreachable-exit-seconds): every stage stopped" in outage_stages.log("run")
-    assert outage_stages.log("run").count("exited with 0") == 3, "every stage stopped cleanly"
+    assert outage_stages.log("run").count("exited with 0") == 3, outage_stages.log("run")[-3000:]
     assert waited < 40, f"took {waited:.0f} s"
 
 
