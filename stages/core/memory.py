@@ -172,6 +172,8 @@ class MemoryGuard:
         self.peak_rss_bytes: int = self.rss_bytes
         self.over_budget = False
         self._growth_reported = False
+        # Whether the guard started tracemalloc (its overhead is paid only while memory is over budget).
+        self._tracing = False
 
     @property
     def enabled(self) -> bool:
@@ -188,6 +190,7 @@ class MemoryGuard:
             self._over_soft_limit()
         elif self.rss_bytes < self.low_mark_bytes:
             self.over_budget = False
+            self._stop_tracing()
             if self._window.shrunk:
                 self._window.grow()
             if not self._window.shrunk:
@@ -204,19 +207,27 @@ class MemoryGuard:
                         "trimming the heap", self.rss_bytes // MIB, self.soft_limit_bytes // MIB,
                         self._planned.describe())
             # The first report starts tracing; the next one, a check later, names where memory grew.
+            self._tracing = not tracemalloc.is_tracing()
             self._hot_spots.report()
         elif not self._growth_reported:
             self._growth_reported = True
             self._hot_spots.report()
-            tracemalloc.stop()
+            self._stop_tracing()
         reclaim()
         if self._read() > self.limit_bytes:
+            self._stop_tracing()
             raise MemoryExhausted(
                 f"RSS {self.rss_bytes // MIB} MB stays above the hard memory limit of {self.limit_bytes // MIB} MB "
                 f"after a full collection and heap trim; the configuration's budget is "
                 f"{self._planned.describe()}: memory beyond it is a leak (report it with the hot spots logged "
                 f"above), or raise --memory-limit-mb"
             )
+
+
+    def _stop_tracing(self) -> None:
+        if self._tracing:
+            self._tracing = False
+            tracemalloc.stop()
 
 
 class HotSpots:

@@ -148,8 +148,10 @@ async def start_shop(catalog: Catalog, host: str = "127.0.0.1", port: int = 0,
     # Bind the socket ourselves: it is the public way to learn which port 0 became.
     sock = socket.create_server((host, port))
     app = make_app(catalog, hold_seconds)
+    # A held answer whose client has gone (a fetcher that gave a revoked partition's request up) stops being
+    # served, as on a real site, so it is not counted as a request in flight.
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=_KEEPALIVE_TIMEOUT_SECONDS,
-                           shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS)
+                           shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS, handler_cancellation=hold_seconds > 0)
     try:
         await runner.setup()
         await web.SockSite(runner, sock, backlog=_LISTEN_BACKLOG).start()

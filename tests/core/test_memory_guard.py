@@ -66,6 +66,15 @@ def test_over_the_soft_limit_the_guard_collects_cycles_and_logs_where_memory_gre
     assert not tracemalloc.is_tracing()
 
 
+def test_back_under_budget_before_its_report_the_guard_stops_the_tracing_it_started():
+    memory = guard(Window(max_messages=64, max_bytes=MIB), soft_mb=1)
+    memory.check()
+    assert tracemalloc.is_tracing(), "over budget, the guard traces allocations to report where memory grew"
+    memory.soft_limit_bytes = memory.low_mark_bytes = 1 << 40
+    memory.check()
+    assert not tracemalloc.is_tracing(), "tracing costs CPU on every allocation: it ends with the episode"
+
+
 def test_rss_above_the_hard_limit_after_reclaiming_stops_the_stage_naming_the_budget():
     window = Window(max_messages=64, max_bytes=MIB)
     memory = guard(window, soft_mb=1, limit_bytes=2 * MIB)

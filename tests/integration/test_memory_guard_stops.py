@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import tracemalloc
 
 import psutil
 import pytest
@@ -63,6 +64,7 @@ async def test_rss_past_the_hard_limit_stops_the_stage_after_committing_what_it_
     with pytest.raises(MemoryExhausted, match=f"hard memory limit of {rss_mb + 60} MB"):
         await asyncio.wait_for(runner.run(), timeout=60)
     assert runner.memory.over_budget
+    assert not tracemalloc.is_tracing(), "the guard stops the tracing it started when it stops the stage"
     assert stage.finished == FINE
     stage.kept.clear()
     assert await committed(kafka_config, TopicPartition(topic, 0)) == FINE
