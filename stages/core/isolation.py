@@ -3,8 +3,7 @@
 A bug met by one odd input (an ``OverflowError`` in a date conversion, say)
 used to stop the stage, and after every restart the same message stopped it
 again: a crash loop with the partition stuck. Here the exception is charged
-to the message that raised it (a batch is retried one message at a time to
-find it) and the stage moves on. Only a dependency failure (Kafka, storage:
+to the message that raised it and the stage moves on. Only a dependency failure (Kafka, storage:
 something every other message would meet too) still propagates.
 """
 

@@ -8,6 +8,7 @@ that consumes the topic of its main output.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import entry_points
 
 from stages.core.lag import Downstream
@@ -25,10 +26,15 @@ def register(stage: type[Stage]) -> type[Stage]:
     return stage
 
 
+@functools.cache
+def _installed() -> dict[str, type[Stage]]:
+    """The entry points' stages, read and imported once per process (the CLI asks for them repeatedly)."""
+    return {point.name: point.load() for point in entry_points(group=GROUP)}
+
+
 def stages() -> dict[str, type[Stage]]:
     """Every stage by name: the entry points', then those registered in this process."""
-    found = {point.name: point.load() for point in entry_points(group=GROUP)}
-    return {**found, **_registered}
+    return {**_installed(), **_registered}
 
 
 def stage(name: str) -> type[Stage]:
