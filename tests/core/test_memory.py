@@ -55,19 +55,14 @@ def test_without_a_cgroup_limit_the_hard_limit_is_the_configured_one_or_half_aga
 FAULTS_PER_PAGE = """
 import resource, sys
 from stages.core.memory import keep_freed_heap
-from stages.demoshop.catalog import Catalog
-from stages.demoshop.pages import render_listing
-from stages.parser.extract import extract_page
-from stages.parser.rules import load_rules
 kept = keep_freed_heap(int(sys.argv[1]))
-rules = load_rules("stages/demoshop/rules.toml").for_host("127.0.0.1")
-catalog = Catalog(40)
-pages = [render_listing(catalog, n) for n in range(1, 41)]
-extract_page(pages[0], url="http://127.0.0.1/", header_charset="utf-8", rules=rules)
+def page():
+    return [bytearray(2048) for _ in range(3000)]
+page()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for page in pages:
-    extract_page(page, url="http://127.0.0.1/", header_charset="utf-8", rules=rules)
-print(kept, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / len(pages))
+for _ in range(20):
+    page()
+print(kept, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 """
 
 
@@ -78,9 +73,11 @@ def faults_per_page(keep_bytes: int) -> tuple[str, float]:
 
 
 def test_kept_heap_is_reused_instead_of_faulted_in_again_for_every_page():
+    # A page's worth of heap (6 MB in blocks above pymalloc's 512-byte limit, freed together, as a parse
+    # tree is): by default glibc trims the freed top of the heap and the next page faults it in afresh,
+    # about 1,500 faults; kept, the next page reuses it. The parser's own churn varies with glibc's
+    # adaptive thresholds, so it is not the workload here.
     kept, faults = faults_per_page(8 * MIB)
     default_kept, default_faults = faults_per_page(0)
     assert (kept, default_kept) == ("True", "False")
-    # Without the setting each page's parse tree faults its memory in afresh (about 140 faults a page
-    # when glibc returns freed heap eagerly; fewer once its own adaptive thresholds have risen).
-    assert faults < default_faults and faults < 20, (faults, default_faults)
+    assert faults < 20 < 1000 < default_faults, (faults, default_faults)
