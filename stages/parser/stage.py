@@ -63,9 +63,10 @@ class ParserStage(Stage):
         self._followed = FollowedPages(kafka_config) if config.follow_links else None
 
     def memory_bytes(self, runner: RunnerConfig) -> int:
-        # One page is parsed at a time; its tree and products cost up to this.
-        return self._seen.size_bytes + max(PARSE_MEMORY_RATIO * self._config.max_page_bytes,
-                                           SITEMAP_ENTRY_BYTES * self._config.sitemap_max_urls)
+        # One page is parsed at a time; its tree and products cost up to this. A sitemap costs its entries, and
+        # up to its decompressed size in one text node (measured: a 512 MiB bomb read to the 50 MiB cap, +55 MB).
+        sitemap = self._config.sitemap_max_bytes + SITEMAP_ENTRY_BYTES * self._config.sitemap_max_urls
+        return self._seen.size_bytes + max(PARSE_MEMORY_RATIO * self._config.max_page_bytes, sitemap)
 
     def _load_rules(self) -> RuleSet | None:
         return load_rules(self._config.rules) if self._config.rules else None
