@@ -8,6 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from stages.core import kafka
+from stages.core.settings import KafkaConfig
 from stages.demoshop.live import LiveCatalog
 from stages.demoshop.server import start_shop
 from stages.parser.ids import product_id
@@ -20,6 +22,20 @@ pytestmark = pytest.mark.kafka
 
 def discontinued(db: Path) -> dict[str, str | None]:
     return dict(sqlite_rows(db, "SELECT id, discontinued_at FROM products"))
+
+
+async def dlq_records(config: KafkaConfig) -> int:
+    admin = kafka.admin(config, client_id="test-admin")
+    probe = kafka.consumer(config, group=None, client_id="test-probe")
+    await admin.start()
+    await probe.start()
+    try:
+        partitions = await kafka.topic_partitions(admin, config.topic_dlq)
+        assert partitions, f"no topic {config.topic_dlq}"
+        return sum((await probe.end_offsets(partitions)).values())
+    finally:
+        await probe.stop()
+        await admin.close()
 
 
 def recrawl(url: str, product: str) -> str:
@@ -53,6 +69,7 @@ async def test_a_removed_product_is_marked_discontinued_and_a_product_coming_bac
                                                                      everything + len(catalog.page_products(1)) + 2)]
         reasons = {record["id"]: record["reason"] for record in records if record.get("discontinued")}
         assert reasons == {ids[gone_page.id]: "http_410", ids[gone_listing.id]: "not_on_page"}
+        assert await dlq_records(kafka_config) == 0, "a recrawl's 410 is an answer, not a failure"
 
         catalog.restore(gone_page.id)
         await publish(kafka_config, [recrawl(shop.base_url + gone_page.path, ids[gone_page.id]) + "\n"])
