@@ -259,7 +259,7 @@ class RunnerConfig:
     memory_overhead_mb: int = setting(80, "fixed memory of a stage process (interpreter, libraries)")
     memory_check_interval_seconds: float = setting(1.0, "how often RSS is read; 0 turns the guard off")
     memory_trim_interval_seconds: float = setting(
-        10.0, "how often freed heap is given back to the kernel (malloc_trim), so RSS follows what is live, "
+        1.0, "how often freed heap is given back to the kernel (malloc_trim), so RSS follows what is live, "
               "not the highest the heap has been (a burst of large pages, a stage paused after one); 0 never"
     )
     malloc_keep_mb: int = setting(

@@ -74,8 +74,7 @@ class FetcherStage(Stage):
     concurrent = True
     # Mostly waiting on sites: the parser (the pipeline's CPU ceiling) gets a short core first. It builds
     # no parse trees, so it keeps no freed heap for them (--malloc-keep-mb).
-    # Its heap churns with up to 200 bodies at once: trimmed every second, bursts leave less of it mapped.
-    runner_defaults = {"nice": 10, "malloc_keep_mb": 0, "memory_trim_interval_seconds": 1.0}
+    runner_defaults = {"nice": 10, "malloc_keep_mb": 0}
 
     def __init__(self, kafka_config: KafkaConfig, fetch: FetchConfig, schedule: ScheduleConfig) -> None:
         self._kafka = kafka_config

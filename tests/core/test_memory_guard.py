@@ -126,12 +126,15 @@ def test_the_guard_trims_the_heap_on_its_interval_and_never_when_it_is_zero(monk
     trims: list[float] = []
     monkeypatch.setattr(memory_module, "trim_heap", lambda: trims.append(memory_module.time.monotonic()))
     window = Window(max_messages=64, max_bytes=MIB)
-    never = RunnerConfig(memory_trim_interval_seconds=0)
+    # Soft limits far above this process's RSS: only the interval may trim.
+    never = RunnerConfig(memory_soft_limit_mb=1 << 20, memory_trim_interval_seconds=0)
     idle = MemoryGuard(never, budget(never, KafkaConfig(), output_ratio=1.0), 1 << 40, window,
                        PauseState(FakeConsumer(), "parser"), HotSpots(top=3))
     idle.check()
     assert trims == []
-    memory = guard(window, soft_mb=1 << 20)
+    hourly = RunnerConfig(memory_soft_limit_mb=1 << 20, memory_trim_interval_seconds=3600)
+    memory = MemoryGuard(hourly, budget(hourly, KafkaConfig(), output_ratio=1.0), 1 << 40, window,
+                         PauseState(FakeConsumer(), "parser"), HotSpots(top=3))
     memory.check()
     assert trims == []
     monkeypatch.setattr(memory, "_next_trim", memory_module.time.monotonic())
