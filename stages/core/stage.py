@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from stages.core.envelope import Envelope
 from stages.core.health import Health
 from stages.core.settings import KafkaConfig, RunnerConfig
+from stages.core.supervision import Step
 from stages.core.window import Window
 
 Headers = list[tuple[str, bytes]]
@@ -50,6 +51,12 @@ class StageContext:
 
     window: Window
     health: Health = field(default_factory=lambda: Health("stage"))
+    #: Runs a step of the stage's own every interval under the runner's supervisor (``Supervisor.every``).
+    every: Callable[[str, float, Step], Awaitable[None]] | None = None
+    #: Produces outputs made outside ``handle`` (the scheduler's dispatch); resolves once Kafka has them.
+    emit: Callable[[Sequence[Emit]], Awaitable[asyncio.Future[None]]] | None = None
+    #: This replica's input partitions now, and how many partitions the input topic has (0: not known yet).
+    assignment: Callable[[], tuple[frozenset[int], int]] | None = None
 
 
 class Stage(ABC):

@@ -73,7 +73,7 @@ _SELECT_STORED = (
 )
 _LOCK_MIGRATIONS = "SELECT pg_advisory_xact_lock(hashtext('crawlpipe.sink.migrations'))"
 _CREATE_SCHEMA_VERSION = (
-    "CREATE TABLE IF NOT EXISTS schema_version "
+    "CREATE TABLE IF NOT EXISTS {table} "
     "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
 )
 
@@ -164,15 +164,16 @@ async def _check_durability(conn: asyncpg.Connection, server: str) -> None:
         )
 
 
-async def _migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> None:
+async def _migrate(conn: asyncpg.Connection, migrations: list[Migration], *, table: str = "schema_version") -> None:
+    """Apply the pending ``migrations``, recording them in ``table`` (each stage's schema keeps its own)."""
     async with conn.transaction():
         # Two sinks starting at once must not both apply the same migration.
         await conn.execute(_LOCK_MIGRATIONS)
-        await conn.execute(_CREATE_SCHEMA_VERSION)
-        applied = {row["version"] for row in await conn.fetch("SELECT version FROM schema_version")}
+        await conn.execute(_CREATE_SCHEMA_VERSION.format(table=table))
+        applied = {row["version"] for row in await conn.fetch(f"SELECT version FROM {table}")}
         for migration in pending_migrations(applied, migrations):
             await conn.execute(migration.sql)
-            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", migration.version)
+            await conn.execute(f"INSERT INTO {table} (version) VALUES ($1)", migration.version)
 
 
 async def _write(conn: asyncpg.Connection, products: list[Product], *, duplicates: int) -> BatchResult:

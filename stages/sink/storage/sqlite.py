@@ -64,7 +64,7 @@ _INSERT_HISTORY = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _CREATE_SCHEMA_VERSION = (
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    "CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
 )
 
 T = TypeVar("T")
@@ -166,15 +166,16 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
+def _migrate(conn: sqlite3.Connection, migrations: list[Migration], *, table: str = "schema_version") -> None:
+    """Apply the pending ``migrations``, recording them in ``table`` (each stage's schema keeps its own)."""
     with _transaction(conn):
-        conn.execute(_CREATE_SCHEMA_VERSION)
-        applied = {version for (version,) in conn.execute("SELECT version FROM schema_version")}
+        conn.execute(_CREATE_SCHEMA_VERSION.format(table=table))
+        applied = {version for (version,) in conn.execute(f"SELECT version FROM {table}")}
         for migration in pending_migrations(applied, migrations):
             for statement in _statements(migration):
                 conn.execute(statement)
             conn.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                f"INSERT INTO {table} (version, applied_at) VALUES (?, ?)",
                 (migration.version, _text_instant(datetime.now(UTC))),
             )
 
