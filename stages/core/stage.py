@@ -76,6 +76,8 @@ class Stage(ABC):
     #: Memory held per byte of output awaiting acknowledgement, for the budget: the records (kept to
     #: resend them through a broker outage) and the batch they are packed in.
     output_ratio: ClassVar[float] = 2.0
+    #: Processes ``crawlpipe run`` starts by default (``--<name>s``); 0 for an opt-in stage.
+    run_replicas: ClassVar[int] = 1
 
     @abstractmethod
     def __init__(self, kafka_config: KafkaConfig, *settings: Any) -> None: ...

@@ -40,6 +40,8 @@ class SchedulerStage(Stage):
     # As the sink: records wait for their storage commit as message, dict and entry.
     output_ratio = 5.0
     # Mostly waiting on its storage, like the sink: little being processed, a few batches awaiting commit.
+    # Price tracking is opt-in: ``crawlpipe run --schedulers 1``.
+    run_replicas = 0
     runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 2 * MIB, "max_unacked_bytes": 2 * MIB,
                        "nice": 10, "malloc_keep_mb": 0}
 

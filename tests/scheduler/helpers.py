@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from stages.core.metrics import MetricsConfig
 from stages.core.runner import StageRunner
 from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.scheduler.settings import SchedulerConfig
@@ -80,17 +81,18 @@ def schedule(db: Path) -> dict[str, tuple[Any, ...]]:
 def scheduler_config(db: Path, **settings: Any) -> SchedulerConfig:
     # The rounds the test asks for (``dispatcher.dispatch``) come between the stage's own, one a second: all
     # read the test's clock, so the stage's own find nothing more to do.
-    return SchedulerConfig(schedule_storage=f"sqlite:///{db}", dispatch_interval_seconds=1.0,
-                           schedule_batch_max_delay_seconds=0.05,
-                           gauge_interval_seconds=0, **settings)
+    defaults = {"dispatch_interval_seconds": 1.0, "schedule_batch_max_delay_seconds": 0.05,
+                "gauge_interval_seconds": 0}
+    return SchedulerConfig(schedule_storage=f"sqlite:///{db}", **{**defaults, **settings})
 
 
 @contextlib.asynccontextmanager
-async def running(config: KafkaConfig, settings: SchedulerConfig, clock: Clock) -> AsyncIterator[StageRunner]:
+async def running(config: KafkaConfig, settings: SchedulerConfig, clock: Clock,
+                  metrics: MetricsConfig | None = None) -> AsyncIterator[StageRunner]:
     """A scheduler replica in this process (its own runner, the real broker), stopped at the end."""
     stage = SchedulerStage(config, settings, clock=clock)
     runner = StageRunner(stage, config, RunnerConfig(commit_interval_seconds=0.1, lag_check_interval_seconds=0,
-                                                     memory_check_interval_seconds=0))
+                                                     memory_check_interval_seconds=0), metrics=metrics)
     task = asyncio.create_task(runner.run())
     try:
         yield runner

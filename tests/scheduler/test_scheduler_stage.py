@@ -13,13 +13,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stages.core.fastpath.partitions import partition_for
+from stages.core.metrics import MetricsConfig
 from stages.core.runner import StageRunner
 from stages.core.settings import KafkaConfig
-from tests.conftest import eventually
+from stages.tools.status import Snapshot, StageSample, lines, scrape
+from tests.conftest import eventually, free_port
 from tests.scheduler.helpers import (
     DAY,
     HOUR,
@@ -181,3 +184,35 @@ def two_hosts_on_two_partitions(config: KafkaConfig) -> list[str]:
     other = next(f"rate-{n}.test" for n in range(100)
                  if partition_for(f"rate-{n}.test".encode(), [0, 1]) != partition_for(first.encode(), [0, 1]))
     return [first, other]
+
+
+async def test_the_schedule_shows_in_metrics_and_in_crawlpipe_status(kafka_config: KafkaConfig,
+                                                                      tmp_path: Path) -> None:
+    db = tmp_path / "schedule.db"
+    clock = Clock(T0 + DAY + 2 * HOUR)
+    await publish(kafka_config, *[product(f"a{n}", "a.test", "1.00", T0) for n in range(3)],
+                  product("b", "b.test", "1.00", T0 + DAY), product("gone", "c.test", "1.00", T0),
+                  discontinued("gone", "c.test", T0 + HOUR))
+    # The stage's own rounds: one at start (no partitions yet), the next a minute later, after the test.
+    settings = scheduler_config(db, max_misses=1, gauge_interval_seconds=0.1, gauge_top_hosts=1,
+                                overdue_after_seconds=HOUR, dispatch_interval_seconds=60,
+                                max_recrawls_per_host_per_minute=1)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}/metrics"
+    async with running(kafka_config, settings, clock, MetricsConfig(metrics_port=port)):
+        await eventually(lambda: len(schedule(db)) == 5, what="five products scheduled")
+
+        async def scraped() -> StageSample | None:
+            async with aiohttp.ClientSession() as session:
+                sample = await scrape(session, endpoint)
+            return sample if sample.values.get("crawlpipe_scheduler_unscheduled_urls") == 1 else None
+
+        sample = await eventually(scraped, what="the gauges counted")
+        async with aiohttp.ClientSession() as session, session.get(endpoint) as response:
+            exposition = await response.text()
+    # The three of a.test are due (and overdue), b.test's is not yet; c.test's is no longer scheduled.
+    assert 'crawlpipe_scheduler_scheduled_urls{host="a.test"} 3.0' in exposition
+    assert 'crawlpipe_scheduler_scheduled_urls{host="other"} 1.0' in exposition
+    assert "c.test" not in exposition
+    [line] = lines(Snapshot([], [], [sample]), None, "t")
+    assert line.endswith("scheduled=4 due=3 overdue=3 unscheduled=1 dispatched=0")

@@ -13,6 +13,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -70,6 +71,9 @@ class SQLiteSchedule:
         return cls(path, policy, cache_mb=cache_mb)
 
     async def start(self) -> None:
+        if self._path != ":memory:":
+            # The default file is under var/, which a fresh working directory does not have.
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawlpipe-schedule")
         try:
             self._conn = await self._call(_open, self._path, self._cache_mb)
