@@ -160,7 +160,8 @@ class StageRunner:
                 await kafka.start(client, self.kafka_config)
             await kafka.require_topics(self.admin, self._topics())
             await self.stage.start(StageContext(window=self.window, health=self.health, every=self.supervisor.every,
-                                                emit=self.emit, assignment=self.assignment))
+                                                emit=self.emit, assignment=self.assignment,
+                                                paused=lambda: self.pauses.reasons))
             pace_collector(self.config.gc_young_threshold)
             self.consumer.subscribe([self.input_topic], listener=_Rebalance(self))
             await kafka.start(self.consumer, self.kafka_config)

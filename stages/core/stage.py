@@ -57,6 +57,9 @@ class StageContext:
     emit: Callable[[Sequence[Emit]], Awaitable[asyncio.Future[None]]] | None = None
     #: This replica's input partitions now, and how many partitions the input topic has (0: not known yet).
     assignment: Callable[[], tuple[frozenset[int], int]] | None = None
+    #: Why input is paused now (``PauseState.reasons``: the downstream's lag, memory, ...), for output made
+    #: outside ``handle`` to hold back too.
+    paused: Callable[[], frozenset[str]] | None = None
 
 
 class Stage(ABC):

@@ -1,6 +1,8 @@
 """Publishing due URLs: each replica its own hosts, one URL per host per round, bounded in all.
 
-Every ``--dispatch-interval-seconds`` a replica (1) asks the store for the
+Every ``--dispatch-interval-seconds`` a replica, unless the fetchers' lag or
+the memory guard pauses its input (then recrawls would only pile up in
+``crawl.urls`` or in this process), (1) asks the store for the
 hosts with a due URL whose rate allows one more; (2) keeps those whose
 partition, murmur2 of the host among the products topic's partitions (the
 partitioner Kafka uses for the URL topic's host keys), is one of its own
@@ -32,12 +34,17 @@ log = logging.getLogger("crawlpipe.scheduler")
 Clock = Callable[[], float]
 Publish = Callable[[Sequence[Emit]], Awaitable[asyncio.Future[None]]]
 Assignment = Callable[[], tuple[frozenset[int], int]]
+Paused = Callable[[], frozenset[str]]
+
+# Pause reasons that hold dispatch back too: the URL topic's consumers lag, or memory is short.
+HOLDING_REASONS = frozenset({"lag", "memory"})
 
 
 class Dispatcher:
     def __init__(self, store: ScheduleStore, config: SchedulerConfig, *, publish: Publish,
-                 assignment: Assignment, clock: Clock) -> None:
+                 assignment: Assignment, paused: Paused, clock: Clock) -> None:
         self._store = store
+        self._paused = paused
         self._config = config
         self._publish = publish
         self._assignment = assignment
@@ -51,6 +58,8 @@ class Dispatcher:
             await self._dispatch()
 
     async def _dispatch(self) -> None:
+        if self._paused() & HOLDING_REASONS:
+            return
         mine, partitions = self._assignment()
         if not mine or not partitions:
             return

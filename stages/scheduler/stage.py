@@ -57,7 +57,8 @@ class SchedulerStage(Stage):
         return self._config.schedule_cache_mb * MIB
 
     async def start(self, context: StageContext) -> None:
-        assert context.every and context.emit and context.assignment, "the runner lends every stage these"
+        assert context.every and context.emit and context.assignment and context.paused, \
+            "the runner lends every stage these"
         self._store = open_store(self._config.schedule_storage, self._policy, cache_mb=self._config.schedule_cache_mb)
         try:
             await self._store.start()
@@ -68,7 +69,7 @@ class SchedulerStage(Stage):
                                 max_delay_seconds=self._config.schedule_batch_max_delay_seconds,
                                 retry_seconds=self._config.schedule_retry_seconds, health=context.health)
         self.dispatcher = Dispatcher(self._store, self._config, publish=context.emit,
-                                     assignment=context.assignment, clock=self._clock)
+                                     assignment=context.assignment, paused=context.paused, clock=self._clock)
         await context.every("dispatch", self._config.dispatch_interval_seconds, self.dispatcher.dispatch)
         if self._config.gauge_interval_seconds:
             await context.every("schedule_gauges", self._config.gauge_interval_seconds, self._count)
