@@ -22,7 +22,7 @@ from stages.core.batcher import Batcher
 from stages.core.envelope import Envelope
 from stages.core.errors import BadMessage, TransientError
 from stages.core.schemas import validate
-from stages.core.settings import MIB, KafkaConfig
+from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Stage, StageContext
 from stages.scheduler import metrics
 from stages.scheduler.dispatch import Clock, Dispatcher
@@ -53,7 +53,7 @@ class SchedulerStage(Stage):
         self._batcher: Batcher | None = None
         self.dispatcher: Dispatcher | None = None
 
-    def memory_bytes(self, runner: Any) -> int:
+    def memory_bytes(self, runner: RunnerConfig) -> int:
         return self._config.schedule_cache_mb * MIB
 
     async def start(self, context: StageContext) -> None:

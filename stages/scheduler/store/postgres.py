@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-
 from stages.scheduler.policy import Policy
 from stages.scheduler.schedule import Entry, Planned, plan_batch
 from stages.scheduler.store.base import Counts, DueUrl
@@ -28,16 +26,7 @@ from stages.scheduler.store.sql import (
     VERSION_TABLE,
     numbered,
 )
-from stages.sink.storage.migrations import load_migrations
-from stages.sink.storage.postgres import (
-    COMMAND_TIMEOUT_SECONDS,
-    CONNECT_TIMEOUT_SECONDS,
-    POOL_MAX_SIZE,
-    PostgresStorage,
-    _check_durability,
-    _migrate,
-)
-from stages.sink.storage.urls import redact_password
+from stages.sink.storage.postgres import PostgresStorage
 
 _TYPES = {"visited_at": "float8", "interval_seconds": "float8", "due_at": "float8", "misses": "int4"}
 _UPSERT = (
@@ -62,23 +51,11 @@ _MARK_HOSTS = "UPDATE recrawl_hosts SET slot_at = $1 WHERE host = ANY($2::text[]
 class PostgresSchedule(PostgresStorage):
     """The sink's PostgreSQL connection handling, with the schedule's tables and migrations."""
 
+    version_table = VERSION_TABLE
+
     def __init__(self, dsn: str, policy: Policy) -> None:
         super().__init__(dsn, migrations_dir=MIGRATIONS / "postgresql")
         self._policy = policy
-
-    async def start(self) -> None:
-        migrations = load_migrations(self._migrations_dir)
-        async with self._translate_errors("connecting"):
-            self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=POOL_MAX_SIZE,
-                                                   timeout=CONNECT_TIMEOUT_SECONDS,
-                                                   command_timeout=COMMAND_TIMEOUT_SECONDS)
-        try:
-            async with self._translate_errors("migrating"), self._pool.acquire() as conn:
-                await _check_durability(conn, redact_password(self._dsn))
-                await _migrate(conn, migrations, table=VERSION_TABLE)
-        except BaseException:
-            await self.close()
-            raise
 
     async def write_batch(self, records: Sequence[dict[str, Any]]) -> Planned:  # type: ignore[override]
         async with self._translate_errors("writing a batch"), self._acquire() as conn, conn.transaction():

@@ -1,23 +1,22 @@
-"""The schedule in one SQLite file, on one dedicated thread (as the sink's storage: ``stages/sink/storage/sqlite.py``).
+"""The schedule in one SQLite file: the sink's SQLite storage (``stages/sink/storage/sqlite.py``), other tables.
 
 Memory is SQLite's page cache (``--schedule-cache-mb``), whatever the number
-of URLs: the schedule lives on disk, read through indexes. Durability is the
-sink's: WAL with ``synchronous=FULL``, so a batch whose offsets are committed
-survives a power loss. Replicas on one machine may share the file: every
-write takes the write lock first (``BEGIN IMMEDIATE``).
+of URLs: the schedule lives on disk, read through indexes. Durability,
+threading and error translation are the sink's: WAL with ``synchronous=FULL``
+(a batch whose offsets are committed survives a power loss), one dedicated
+thread. Replicas on one machine may share the file: every write takes the
+write lock first (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote
 
-from stages.core.errors import ConfigError, TransientError
+from stages.core.errors import ConfigError
 from stages.scheduler.policy import Policy
 from stages.scheduler.schedule import Entry, Planned, plan_batch
 from stages.scheduler.store.base import Counts, DueUrl
@@ -31,17 +30,10 @@ from stages.scheduler.store.sql import (
     VERSION_TABLE,
     qmarks,
 )
-from stages.sink.storage.base import StorageError
-from stages.sink.storage.migrations import load_migrations
-from stages.sink.storage.sqlite import _migrate, _transaction
+from stages.sink.storage.sqlite import URL_PREFIX, SQLiteStorage, _transaction
 
-URL_PREFIX = "sqlite:///"
-BUSY_TIMEOUT_SECONDS = 10.0
 # Below SQLite's old limit of 999 bound parameters.
 _IDS_PER_QUERY = 500
-_TRANSIENT_CODES = frozenset(
-    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY}
-)
 _UPSERT = (
     f"INSERT INTO recrawl_schedule ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)}) "
     "ON CONFLICT (product_id) DO UPDATE SET "
@@ -51,19 +43,17 @@ _ADD_HOST = "INSERT INTO recrawl_hosts (host) VALUES (?) ON CONFLICT (host) DO N
 _MARK_URL = "UPDATE recrawl_schedule SET due_at = ? + interval_seconds, dispatched_at = ? WHERE product_id = ?"
 _MARK_HOST = "UPDATE recrawl_hosts SET slot_at = ? WHERE host = ?"
 
-T = TypeVar("T")
 
+class SQLiteSchedule(SQLiteStorage):
+    version_table = VERSION_TABLE
 
-class SQLiteSchedule:
     def __init__(self, path: str, policy: Policy, *, cache_mb: int) -> None:
-        self._path = path
+        super().__init__(path, migrations_dir=MIGRATIONS / "sqlite")
         self._policy = policy
         self._cache_mb = cache_mb
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
 
     @classmethod
-    def from_url(cls, url: str, policy: Policy, *, cache_mb: int) -> SQLiteSchedule:
+    def from_url(cls, url: str, policy: Policy, *, cache_mb: int) -> SQLiteSchedule:  # type: ignore[override]
         path = unquote(url[len(URL_PREFIX):]) if url.startswith(URL_PREFIX) else ""
         if not path or "?" in path:
             raise ConfigError(f"schedule storage URL {url!r} is malformed; use sqlite:///relative/path.db, "
@@ -74,14 +64,10 @@ class SQLiteSchedule:
         if self._path != ":memory:":
             # The default file is under var/, which a fresh working directory does not have.
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawlpipe-schedule")
-        try:
-            self._conn = await self._call(_open, self._path, self._cache_mb)
-        except BaseException:
-            await self.close()
-            raise
+        await super().start()
+        await self._call(self._connection().execute, f"PRAGMA cache_size = -{self._cache_mb * 1024}")
 
-    async def write_batch(self, records: Sequence[dict[str, Any]]) -> Planned:
+    async def write_batch(self, records: Sequence[dict[str, Any]]) -> Planned:  # type: ignore[override]
         return await self._call(_write, self._connection(), records, self._policy)
 
     async def ready_hosts(self, now: float) -> list[str]:
@@ -96,46 +82,10 @@ class SQLiteSchedule:
     async def counts(self, now: float, overdue_after_seconds: float, top_hosts: int) -> Counts:
         return await self._call(_counts, self._connection(), now, overdue_after_seconds, top_hosts)
 
-    async def close(self) -> None:
-        if self._executor is None:
-            return
-        if self._conn is not None:
-            await self._call(self._conn.close)
-            self._conn = None
-        self._executor.shutdown(wait=True)
-        self._executor = None
-
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RuntimeError("SQLiteSchedule used before start()")
         return self._conn
-
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function`` on the connection's thread, translating sqlite3 errors at this boundary."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-        except sqlite3.Error as exc:
-            message = f"schedule SQLite database {self._path}: {exc}"
-            if exc.sqlite_errorcode & 0xFF in _TRANSIENT_CODES:
-                raise TransientError(message, error_class="storage_unavailable") from exc
-            raise StorageError(message) from exc
-
-
-def _open(path: str, cache_mb: int) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-    except sqlite3.OperationalError as exc:
-        raise ConfigError(f"cannot open the schedule's SQLite database {path!r}: {exc} "
-                          "(does its directory exist?)") from exc
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute(f"PRAGMA cache_size = -{cache_mb * 1024}")
-        _migrate(conn, load_migrations(MIGRATIONS / "sqlite"), table=VERSION_TABLE)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 def _write(conn: sqlite3.Connection, records: Sequence[dict[str, Any]], policy: Policy) -> Planned:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 
@@ -81,6 +81,9 @@ _CREATE_SCHEMA_VERSION = (
 class PostgresStorage:
     """Upserts product batches into PostgreSQL (see the module docstring for the guarantees)."""
 
+    #: Where the applied migrations are recorded (a subclass with tables of its own keeps its own).
+    version_table: ClassVar[str] = "schema_version"
+
     def __init__(self, dsn: str, *, migrations_dir: Path = MIGRATIONS_ROOT / "postgresql") -> None:
         self._dsn = dsn
         self._migrations_dir = migrations_dir
@@ -99,7 +102,7 @@ class PostgresStorage:
         try:
             async with self._translate_errors("migrating"), self._pool.acquire() as conn:
                 await _check_durability(conn, redact_password(self._dsn))
-                await _migrate(conn, migrations)
+                await _migrate(conn, migrations, table=self.version_table)
         except BaseException:
             await self.close()
             raise

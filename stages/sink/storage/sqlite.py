@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote
 
 from stages.core.errors import BadMessage, ConfigError, TransientError
@@ -72,6 +72,9 @@ T = TypeVar("T")
 
 class SQLiteStorage:
     """Upserts product batches into one SQLite file (see the module docstring for the guarantees)."""
+
+    #: Where the applied migrations are recorded (a subclass with tables of its own keeps its own).
+    version_table: ClassVar[str] = "schema_version"
 
     def __init__(self, path: str, *, migrations_dir: Path = MIGRATIONS_ROOT / "sqlite") -> None:
         self._path = path
@@ -136,7 +139,7 @@ class SQLiteStorage:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
-            _migrate(conn, load_migrations(self._migrations_dir))
+            _migrate(conn, load_migrations(self._migrations_dir), table=self.version_table)
         except BaseException:
             conn.close()
             raise
