@@ -20,7 +20,7 @@ import orjson
 from stages.core import limits
 from stages.core.batcher import Batcher
 from stages.core.envelope import Envelope
-from stages.core.errors import BadMessage, TransientError
+from stages.core.errors import BadMessage
 from stages.core.schemas import validate
 from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Stage, StageContext
@@ -39,9 +39,9 @@ class SchedulerStage(Stage):
     settings = (SchedulerConfig,)
     # As the sink: records wait for their storage commit as message, dict and entry.
     output_ratio = 5.0
-    # Mostly waiting on its storage, like the sink: little being processed, a few batches awaiting commit.
     # Price tracking is opt-in: ``crawlpipe run --schedulers 1``.
     run_replicas = 0
+    # Mostly waiting on its storage, like the sink: little being processed, a few batches awaiting commit.
     runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 2 * MIB, "max_unacked_bytes": 2 * MIB,
                        "nice": 10, "malloc_keep_mb": 0}
 
@@ -60,11 +60,10 @@ class SchedulerStage(Stage):
         assert context.every and context.emit and context.assignment and context.paused, \
             "the runner lends every stage these"
         self._store = open_store(self._config.schedule_storage, self._policy, cache_mb=self._config.schedule_cache_mb)
-        try:
-            await self._store.start()
-        except TransientError as error:
-            context.health.dependency_down("storage", str(error))
-            raise
+        # Storage down at start stops the stage with the error, for `crawlpipe run` or the orchestrator to start
+        # it again; once started, a storage outage is waited out (the batcher retries, dispatch rounds fail
+        # and are retried by the supervisor).
+        await self._store.start()
         self._batcher = Batcher(_Counted(self._store), batch_size=self._config.schedule_batch_size,
                                 max_delay_seconds=self._config.schedule_batch_max_delay_seconds,
                                 retry_seconds=self._config.schedule_retry_seconds, health=context.health)
