@@ -81,6 +81,9 @@ class Stage(ABC):
     output_ratio: ClassVar[float] = 2.0
     #: Processes ``crawlpipe run`` starts by default (``--<name>s``); 0 for an opt-in stage.
     run_replicas: ClassVar[int] = 1
+    #: Whether this stage's lag pauses the stage that produces its input; False for a reader beside the main
+    #: one (the scheduler beside the sink), which the pipeline must not wait for.
+    paces_upstream: ClassVar[bool] = True
 
     @abstractmethod
     def __init__(self, kafka_config: KafkaConfig, *settings: Any) -> None: ...

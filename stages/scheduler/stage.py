@@ -41,6 +41,8 @@ class SchedulerStage(Stage):
     output_ratio = 5.0
     # Price tracking is opt-in: ``crawlpipe run --schedulers 1``.
     run_replicas = 0
+    # A reader beside the sink: the parser is paced by the sink's lag, never by the schedule's.
+    paces_upstream = False
     # Mostly waiting on its storage, like the sink: little being processed, a few batches awaiting commit.
     runner_defaults = {"max_in_flight": 2000, "max_in_flight_bytes": 2 * MIB, "max_unacked_bytes": 2 * MIB,
                        "nice": 10, "malloc_keep_mb": 0}
