@@ -15,13 +15,9 @@ import asyncio
 import time
 from typing import Any
 
-import orjson
-
-from stages.core import limits
 from stages.core.batcher import Batcher
 from stages.core.envelope import Envelope
-from stages.core.errors import BadMessage
-from stages.core.schemas import validate
+from stages.core.messages import decode_products_record
 from stages.core.settings import MIB, KafkaConfig, RunnerConfig
 from stages.core.stage import Stage, StageContext
 from stages.scheduler import metrics
@@ -82,7 +78,7 @@ class SchedulerStage(Stage):
 
     async def handle(self, message: Envelope) -> asyncio.Future[None]:
         assert self._batcher is not None
-        return self._batcher.add(_products_record(message))
+        return self._batcher.add(decode_products_record(message))
 
     async def _count(self) -> None:
         assert self._store is not None
@@ -100,13 +96,3 @@ class _Counted:
         planned = await self._store.write_batch(records)
         metrics.written(misses=planned.misses, ignored=planned.ignored)
         return planned
-
-
-def _products_record(message: Envelope) -> dict[str, Any]:
-    """A product record, or the topic's second shape (``"discontinued": true``), checked against its schema."""
-    try:
-        document = orjson.loads(message.value)
-    except orjson.JSONDecodeError as exc:
-        raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
-    shape = "discontinued" if isinstance(document, dict) and document.get("discontinued") is True else "product"
-    return limits.check(shape, validate(shape, document))
