@@ -15,13 +15,18 @@ The data flow, once:
    that finds a product gone gives a discontinued record (docs/discovery.md).
 4. The sink consumes ``crawl.products`` and upserts them in batches into
    storage (SQLite, PostgreSQL or JSON lines) by product id.
-5. Every stage is one class with a ``handle`` that turns one input message
+5. The scheduler (optional, for price tracking) consumes ``crawl.products``
+   too, keeps each product's next visit in its own table (an interval that
+   shortens when the price changes, lengthens while it does not), and
+   publishes due product URLs back to ``crawl.urls`` as ``recrawl`` messages
+   at a bounded rate per host (docs/recrawl.md).
+6. Every stage is one class with a ``handle`` that turns one input message
    into outputs (``stages.core.stage``); the shared loop (``stages.core``)
    produces them, bounds the messages being processed and the outputs
    awaiting acknowledgement, and commits an input offset only after
    everything derived from it was acknowledged (by Kafka, or by the database
    for the sink).
-6. ``crawl.pages`` keeps the raw HTML: ``crawlpipe replay`` re-parses it with
+7. ``crawl.pages`` keeps the raw HTML: ``crawlpipe replay`` re-parses it with
    new rules without fetching anything again.
 
 docs/architecture.md holds the same list with the rest of the design: the

@@ -365,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("run", help="run all three stages as supervised child processes")
     for stage in stage_settings():
-        sub.add_argument(f"--{stage}s", type=int, default=1, help=f"{stage} processes")
+        sub.add_argument(f"--{stage}s", type=int, default=registry.stage(stage).run_replicas,
+                         help=f"{stage} processes")
     sub.add_argument("--kafka-unreachable-exit-seconds", default=None, metavar="SECONDS",
                      help="stop every stage and exit 3 when Kafka stays unreachable this long "
                           "[env CRAWLPIPE_KAFKA_UNREACHABLE_EXIT_SECONDS; default 120]")

@@ -9,11 +9,18 @@ CSV, plots RSS against pages processed (PNG) and prints per stage:
     soak <stage>: peak_rss_mb=<x> growth_mb_per_100k=<y> budget_mb=<b>
     soak hostile <stage>: peak_rss_mb=<x> growth_mb_per_100k=<y> budget_mb=<b>
 
+A third run, the scheduler's (``--scheduler-urls``, default 1,000,000;
+``soak_scheduler.py``), puts a catalogue of product URLs through ``crawlpipe
+scheduler`` and prints its peak RSS and growth per 100k URLs the same way
+(targets ``--scheduler-max-peak-mb`` 150 and ``--scheduler-max-growth-mb-per-100k`` 2).
+``--pages 0`` / ``--hostile-pages 0`` / ``--scheduler-urls 0`` skip a run.
+
 Growth is the least-squares slope of RSS against pages processed after the
 first 10% of the run (``harness.growth_per_100k``); the budget is the one the
 stage logged at start. It exits 1 when any shop peak passes ``--max-peak-mb``
-or its budget, any shop growth passes ``--max-growth-mb-per-100k``, or any
-hostile peak passes its budget (multi-MB pages are what the budget is for).
+or its budget, any shop growth passes ``--max-growth-mb-per-100k``, any
+hostile peak passes its budget (multi-MB pages are what the budget is for),
+or the scheduler misses one of its targets.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from pathlib import Path
 from aiokafka import TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from harness import ROOT, Stages, crawlpipe, growth_per_100k, kafka_broker, monitor_clients, rss_mb, shop, stop
+from soak_scheduler import misses as scheduler_misses
+from soak_scheduler import soak_scheduler
 
 from stages.core.settings import KafkaConfig
 from stages.demoshop.catalog import Catalog
@@ -193,14 +202,33 @@ def main() -> int:
                         help="target: RSS growth of each stage per 100,000 pages")
     parser.add_argument("--port", type=int, default=39192, help="port of the benchmark's own broker")
     parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--scheduler-urls", type=int, default=1_000_000,
+                        help="product URLs of the scheduler run; 0 skips it")
+    parser.add_argument("--scheduler-hosts", type=int, default=5_000, help="hosts the scheduler run's URLs are on")
+    parser.add_argument("--scheduler-dispatch-seconds", type=float, default=60.0,
+                        help="how long the scheduler run goes on dispatching after its last record")
+    parser.add_argument("--scheduler-recrawls-per-second", type=float, default=1000.0,
+                        help="the scheduler run's --max-recrawls-per-second")
+    parser.add_argument("--scheduler-max-peak-mb", type=float, default=150.0, help="target: scheduler peak RSS")
+    parser.add_argument("--scheduler-max-growth-mb-per-100k", type=float, default=2.0,
+                        help="target: scheduler RSS growth per 100,000 URLs")
     parser.add_argument("--timeout-seconds", type=float, default=6 * 3600)
     parser.add_argument("--out", type=Path, default=ROOT / "ops/bench/out" / f"soak-{int(time.time())}")
     args = parser.parse_args()
-    found = misses(soak(args.pages, hostile=False, args=args), label="", max_peak_mb=args.max_peak_mb,
-                   max_growth=args.max_growth_mb_per_100k)
+    found = []
+    if args.pages:
+        found += misses(soak(args.pages, hostile=False, args=args), label="", max_peak_mb=args.max_peak_mb,
+                        max_growth=args.max_growth_mb_per_100k)
     if args.hostile_pages:
         found += misses(soak(args.hostile_pages, hostile=True, args=args), label="hostile ",
                         max_peak_mb=None, max_growth=None)
+    if args.scheduler_urls:
+        result = soak_scheduler(args.scheduler_urls, hosts=args.scheduler_hosts, partitions=args.partitions,
+                                port=args.port + 4, dispatch_seconds=args.scheduler_dispatch_seconds,
+                                recrawls_per_second=args.scheduler_recrawls_per_second, out=args.out / "scheduler",
+                                timeout=args.timeout_seconds, logged_budget_mb=logged_budget_mb)
+        found += scheduler_misses(result, args.scheduler_urls, max_peak_mb=args.scheduler_max_peak_mb,
+                                  max_growth=args.scheduler_max_growth_mb_per_100k)
     for miss in found:
         print(f"soak: MISSED: {miss}")
     return 1 if found else 0

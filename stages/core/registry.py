@@ -50,6 +50,6 @@ def downstream(stage_class: type[Stage], kafka_config: KafkaConfig) -> Downstrea
         return None
     topic_field = next(iter(stage_class.outputs.values()))
     for name, other in stages().items():
-        if other.input == topic_field and other is not stage_class:
+        if other.input == topic_field and other is not stage_class and other.paces_upstream:
             return Downstream(getattr(kafka_config, topic_field), kafka_config.group(name))
     return None

@@ -20,7 +20,7 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,7 @@ from stages.core.output import Output, Record
 from stages.core.pausing import PauseState
 from stages.core.revoking import cancel_revoked
 from stages.core.settings import MIB, KafkaConfig, RunnerConfig
-from stages.core.stage import Stage, StageContext
+from stages.core.stage import Emit, Stage, StageContext
 from stages.core.supervision import Supervisor
 from stages.core.window import Window
 
@@ -159,7 +159,9 @@ class StageRunner:
             for client in (self.admin, self.producer):
                 await kafka.start(client, self.kafka_config)
             await kafka.require_topics(self.admin, self._topics())
-            await self.stage.start(StageContext(window=self.window, health=self.health))
+            await self.stage.start(StageContext(window=self.window, health=self.health, every=self.supervisor.every,
+                                                emit=self.emit, assignment=self.assignment,
+                                                paused=lambda: self.pauses.reasons))
             pace_collector(self.config.gc_young_threshold)
             self.consumer.subscribe([self.input_topic], listener=_Rebalance(self))
             await kafka.start(self.consumer, self.kafka_config)
@@ -344,6 +346,16 @@ class StageRunner:
         tp, offset, token = finish
         self.tracker.finish(tp, offset, token)
         self.counts.finished += 1
+
+    async def emit(self, emits: Sequence[Emit]) -> asyncio.Future[None]:
+        """Produce outputs a stage made outside ``handle``; the future resolves once Kafka has them all."""
+        return await self.output.emit(Record(self._topics_by_kind[e.kind], e.value, e.key, e.headers) for e in emits)
+
+    def assignment(self) -> tuple[frozenset[int], int]:
+        """This replica's input partitions (none being handed over) and the input topic's partition count."""
+        mine = frozenset(tp.partition for tp in self.consumer.assignment()
+                         if tp.topic == self.input_topic and tp not in self.revoking)
+        return mine, len(self.consumer.partitions_for_topic(self.input_topic) or ())
 
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
         offsets = self.tracker.to_commit() if offsets is None else offsets

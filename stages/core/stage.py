@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from stages.core.envelope import Envelope
 from stages.core.health import Health
 from stages.core.settings import KafkaConfig, RunnerConfig
+from stages.core.supervision import Step
 from stages.core.window import Window
 
 Headers = list[tuple[str, bytes]]
@@ -50,6 +51,15 @@ class StageContext:
 
     window: Window
     health: Health = field(default_factory=lambda: Health("stage"))
+    #: Runs a step of the stage's own every interval under the runner's supervisor (``Supervisor.every``).
+    every: Callable[[str, float, Step], Awaitable[None]] | None = None
+    #: Produces outputs made outside ``handle`` (the scheduler's dispatch); resolves once Kafka has them.
+    emit: Callable[[Sequence[Emit]], Awaitable[asyncio.Future[None]]] | None = None
+    #: This replica's input partitions now, and how many partitions the input topic has (0: not known yet).
+    assignment: Callable[[], tuple[frozenset[int], int]] | None = None
+    #: Why input is paused now (``PauseState.reasons``: the downstream's lag, memory, ...), for output made
+    #: outside ``handle`` to hold back too.
+    paused: Callable[[], frozenset[str]] | None = None
 
 
 class Stage(ABC):
@@ -69,6 +79,11 @@ class Stage(ABC):
     #: Memory held per byte of output awaiting acknowledgement, for the budget: the records (kept to
     #: resend them through a broker outage) and the batch they are packed in.
     output_ratio: ClassVar[float] = 2.0
+    #: Processes ``crawlpipe run`` starts by default (``--<name>s``); 0 for an opt-in stage.
+    run_replicas: ClassVar[int] = 1
+    #: Whether this stage's lag pauses the stage that produces its input; False for a reader beside the main
+    #: one (the scheduler beside the sink), which the pipeline must not wait for.
+    paces_upstream: ClassVar[bool] = True
 
     @abstractmethod
     def __init__(self, kafka_config: KafkaConfig, *settings: Any) -> None: ...

@@ -77,6 +77,9 @@ class SiteRules:
     follow_offsite: bool
     host_pattern: re.Pattern[str] = field(repr=False, compare=False)
     sitemap_follow: tuple[re.Pattern[str], ...] = ()
+    #: Seconds between the recrawl scheduler's visits of this site's products; None: its defaults.
+    recrawl_min_interval: float | None = None
+    recrawl_max_interval: float | None = None
 
     def matches_host(self, host: str) -> bool:
         """Whether a host (any case, with or without a port) is one of this site's."""
@@ -177,6 +180,9 @@ def _compile_site(path: Path, index: int, table: dict[str, Any]) -> SiteRules:
         for key, default_attr in _ITEM_FIELDS.items()
     }
     hosts = tuple(host.lower() for host in table["hosts"])
+    shortest, longest = table.get("recrawl_min_interval"), table.get("recrawl_max_interval")
+    if shortest is not None and longest is not None and shortest > longest:
+        raise ConfigError(f"{where}: recrawl_min_interval {shortest} is above recrawl_max_interval {longest}")
     return SiteRules(
         name=table.get("name", hosts[0]),
         hosts=hosts,
@@ -188,6 +194,8 @@ def _compile_site(path: Path, index: int, table: dict[str, Any]) -> SiteRules:
         host_pattern=re.compile("|".join(f"(?:{fnmatch.translate(host)})" for host in hosts)),
         sitemap_follow=tuple(_pattern(where, f"sitemap_follow[{i}]", value)
                              for i, value in enumerate(table.get("sitemap_follow", ()))),
+        recrawl_min_interval=None if shortest is None else float(shortest),
+        recrawl_max_interval=None if longest is None else float(longest),
         **item_fields,
     )
 

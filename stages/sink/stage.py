@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 
+from stages.core.batcher import Batcher
 from stages.core.envelope import Envelope
 from stages.core.errors import TransientError
 from stages.core.messages import decode_products_record
 from stages.core.settings import MIB, KafkaConfig
 from stages.core.stage import Stage, StageContext
-from stages.sink.batcher import Batcher
+from stages.sink import metrics
 from stages.sink.settings import SinkConfig
 from stages.sink.storage import Storage, open_storage
 from stages.sink.storage.reconnecting import Reconnecting
@@ -53,6 +54,7 @@ class SinkStage(Stage):
             max_delay_seconds=self._config.batch_max_delay_seconds,
             retry_seconds=self._config.storage_retry_seconds,
             health=context.health,
+            on_written=metrics.batch_written,
         )
 
     async def stop(self) -> None:

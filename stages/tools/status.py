@@ -5,7 +5,9 @@ every pipeline topic's size and end offsets; every stage group's lag per
 topic (end offset minus committed offset; "no offsets" when the group has
 committed nothing, which is not the same as zero); and, from the stages'
 ``/metrics`` endpoints, each process's throughput, window use, RSS and why
-it is paused. Throughput is the difference between two scrapes.
+it is paused. Throughput is the difference between two scrapes. A scheduler's
+endpoint adds its recrawl schedule: URLs scheduled, due, overdue, no longer
+scheduled, and dispatched.
 
 ``--watch`` in a terminal narrower than ``WIDE_COLUMNS`` (80x24, say) shows a
 compact layout, stages first; piped, it prints one line per stage, group and
@@ -39,6 +41,14 @@ SCRAPE_TIMEOUT_SECONDS = 2.0
 # Narrower terminals get the compact layout.
 WIDE_COLUMNS = 120
 TEXT_COLUMNS = frozenset({"stage", "port", "paused", "group", "topic"})
+# The scheduler's gauges and counter (stages/scheduler/metrics.py), as status shows them; per-host series summed.
+SCHEDULE_COLUMNS = (
+    ("scheduled", "crawlpipe_scheduler_scheduled_urls"),
+    ("due", "crawlpipe_scheduler_due_urls"),
+    ("overdue", "crawlpipe_scheduler_overdue_urls"),
+    ("unscheduled", "crawlpipe_scheduler_unscheduled_urls"),
+    ("dispatched", "crawlpipe_scheduler_dispatched_urls_total"),
+)
 
 
 @dataclass(frozen=True)
@@ -230,6 +240,7 @@ def render(snap: Snapshot, previous: Snapshot | None = None) -> Group:
                            f"{v.get('crawlpipe_rss_bytes', 0) / MIB:,.0f}",
                            _count(v.get("crawlpipe_dlq_messages_total", 0)), ", ".join(s.paused) or "no")
         parts.append(stages)
+        parts += _schedules(snap.stages)
     return Group(*parts)
 
 
@@ -270,6 +281,20 @@ def render_compact(snap: Snapshot, previous: Snapshot | None, prefix: str) -> Gr
     return Group(*parts, groups, topics)
 
 
+def _schedules(samples: Sequence[StageSample]) -> list[Table]:
+    """The recrawl schedule as its scheduler replicas count it (a table only where one answered)."""
+    schedulers = [s for s in samples if not s.error and SCHEDULE_COLUMNS[0][1] in s.values]
+    if not schedulers:
+        return []
+    schedule = Table(title="recrawl schedule", title_justify="left")
+    schedule.add_column("endpoint")
+    for name, _ in SCHEDULE_COLUMNS:
+        schedule.add_column(name, justify="right")
+    for s in schedulers:
+        schedule.add_row(s.url, *(_count(s.values.get(metric)) for _, metric in SCHEDULE_COLUMNS))
+    return [schedule]
+
+
 def _short_rate(now: StageSample, before: StageSample | None, name: str) -> str:
     """A rate in at most 6 characters (``812.5``, ``80.0k``): the column header says per second."""
     rate = _rate(now, before, name)
@@ -299,7 +324,8 @@ def lines(snap: Snapshot, previous: Snapshot | None, stamp: str) -> list[str]:
                    f"produced_per_s={_plain_rate(s, before.get(s.url), 'crawlpipe_produced_messages_total')} "
                    f"in_flight={int(v.get('crawlpipe_in_flight_messages', 0))} "
                    f"rss_mb={v.get('crawlpipe_rss_bytes', 0) / MIB:.0f} "
-                   f"dlq={int(v.get('crawlpipe_dlq_messages_total', 0))} paused={','.join(s.paused) or 'no'}")
+                   f"dlq={int(v.get('crawlpipe_dlq_messages_total', 0))} paused={','.join(s.paused) or 'no'}"
+                   + "".join(f" {name}={int(v[metric])}" for name, metric in SCHEDULE_COLUMNS if metric in v))
     out += [f"{stamp} group={g.group} topic={g.topic} lag={'none' if g.lag is None else g.lag} "
             f"committed={'none' if g.committed is None else g.committed}" for g in snap.groups]
     out += [f"{stamp} topic={t.name} partitions={len(t.end_offsets) if t.exists else 'missing'} "

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 
@@ -80,13 +80,16 @@ _MARK_DISCONTINUED = (
 )
 _LOCK_MIGRATIONS = "SELECT pg_advisory_xact_lock(hashtext('crawlpipe.sink.migrations'))"
 _CREATE_SCHEMA_VERSION = (
-    "CREATE TABLE IF NOT EXISTS schema_version "
+    "CREATE TABLE IF NOT EXISTS {table} "
     "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
 )
 
 
 class PostgresStorage:
     """Upserts product batches into PostgreSQL (see the module docstring for the guarantees)."""
+
+    #: Where the applied migrations are recorded (a subclass with tables of its own keeps its own).
+    version_table: ClassVar[str] = "schema_version"
 
     def __init__(self, dsn: str, *, migrations_dir: Path = MIGRATIONS_ROOT / "postgresql") -> None:
         self._dsn = dsn
@@ -106,7 +109,7 @@ class PostgresStorage:
         try:
             async with self._translate_errors("migrating"), self._pool.acquire() as conn:
                 await _check_durability(conn, redact_password(self._dsn))
-                await _migrate(conn, migrations)
+                await _migrate(conn, migrations, table=self.version_table)
         except BaseException:
             await self.close()
             raise
@@ -172,15 +175,16 @@ async def _check_durability(conn: asyncpg.Connection, server: str) -> None:
         )
 
 
-async def _migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> None:
+async def _migrate(conn: asyncpg.Connection, migrations: list[Migration], *, table: str = "schema_version") -> None:
+    """Apply the pending ``migrations``, recording them in ``table`` (each stage's schema keeps its own)."""
     async with conn.transaction():
         # Two sinks starting at once must not both apply the same migration.
         await conn.execute(_LOCK_MIGRATIONS)
-        await conn.execute(_CREATE_SCHEMA_VERSION)
-        applied = {row["version"] for row in await conn.fetch("SELECT version FROM schema_version")}
+        await conn.execute(_CREATE_SCHEMA_VERSION.format(table=table))
+        applied = {row["version"] for row in await conn.fetch(f"SELECT version FROM {table}")}
         for migration in pending_migrations(applied, migrations):
             await conn.execute(migration.sql)
-            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", migration.version)
+            await conn.execute(f"INSERT INTO {table} (version) VALUES ($1)", migration.version)
 
 
 async def _write(conn: asyncpg.Connection, products: list[Product], gone: list[Discontinued], *,

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote
 
 from stages.core.errors import BadMessage, ConfigError, TransientError
@@ -69,7 +69,7 @@ _MARK_DISCONTINUED = (
     "UPDATE products SET discontinued_at = COALESCE(discontinued_at, ?) WHERE id = ? AND fetched_at <= ?"
 )
 _CREATE_SCHEMA_VERSION = (
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    "CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
 )
 
 T = TypeVar("T")
@@ -77,6 +77,9 @@ T = TypeVar("T")
 
 class SQLiteStorage:
     """Upserts product batches into one SQLite file (see the module docstring for the guarantees)."""
+
+    #: Where the applied migrations are recorded (a subclass with tables of its own keeps its own).
+    version_table: ClassVar[str] = "schema_version"
 
     def __init__(self, path: str, *, migrations_dir: Path = MIGRATIONS_ROOT / "sqlite") -> None:
         self._path = path
@@ -142,7 +145,7 @@ class SQLiteStorage:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
-            _migrate(conn, load_migrations(self._migrations_dir))
+            _migrate(conn, load_migrations(self._migrations_dir), table=self.version_table)
         except BaseException:
             conn.close()
             raise
@@ -177,15 +180,16 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
+def _migrate(conn: sqlite3.Connection, migrations: list[Migration], *, table: str = "schema_version") -> None:
+    """Apply the pending ``migrations``, recording them in ``table`` (each stage's schema keeps its own)."""
     with _transaction(conn):
-        conn.execute(_CREATE_SCHEMA_VERSION)
-        applied = {version for (version,) in conn.execute("SELECT version FROM schema_version")}
+        conn.execute(_CREATE_SCHEMA_VERSION.format(table=table))
+        applied = {version for (version,) in conn.execute(f"SELECT version FROM {table}")}
         for migration in pending_migrations(applied, migrations):
             for statement in _statements(migration):
                 conn.execute(statement)
             conn.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                f"INSERT INTO {table} (version, applied_at) VALUES (?, ?)",
                 (migration.version, _text_instant(datetime.now(UTC))),
             )
 

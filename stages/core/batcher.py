@@ -1,8 +1,9 @@
-"""Collects product records into storage transactions.
+"""Collects records into storage transactions, for the stages whose work ends in a database.
 
 ``add`` returns a future per record that resolves when the batch holding it
 is committed, so the runner marks the offset finished only after the storage
-commit: that ordering is the sink's exactly-once effect (with upserts by id).
+commit: that ordering is the sink's exactly-once effect (with upserts by id),
+and what keeps the scheduler's schedule in step with its committed offsets.
 A batch is flushed when it is full or when its oldest record has waited
 ``batch_max_delay_seconds``.
 """
@@ -12,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from stages.core.errors import BadMessage, CrawlpipeError
 from stages.core.health import Health
-from stages.sink import metrics
-from stages.sink.storage import Storage
 
-log = logging.getLogger("crawlpipe.sink")
+log = logging.getLogger("crawlpipe.batcher")
 
 # Longest wait between two tries of a storage write while storage is down.
 MAX_RETRY_SECONDS = 30.0
@@ -28,10 +28,18 @@ MAX_RETRY_SECONDS = 30.0
 Pending = list[tuple[dict[str, Any], "asyncio.Future[None]"]]
 
 
+class BatchStorage(Protocol):
+    """Where batches go: ``write_batch`` returns once the whole batch is durable, or raises and keeps none."""
+
+    def write_batch(self, records: Sequence[dict[str, Any]]) -> Awaitable[object]: ...
+
+
 class Batcher:
-    def __init__(self, storage: Storage, *, batch_size: int, max_delay_seconds: float,
-                 retry_seconds: float, health: Health) -> None:
+    def __init__(self, storage: BatchStorage, *, batch_size: int, max_delay_seconds: float,
+                 retry_seconds: float, health: Health,
+                 on_written: Callable[[float, int], None] | None = None) -> None:
         self._storage = storage
+        self._on_written = on_written
         self._health = health
         self._batch_size = batch_size
         self._max_delay = max_delay_seconds
@@ -84,7 +92,7 @@ class Batcher:
         except CrawlpipeError as error:
             return error
         except Exception as exc:
-            log.warning("storage write of product %r failed unexpectedly", record.get("id"), exc_info=True)
+            log.warning("storage write of record %r failed unexpectedly", record.get("id"), exc_info=True)
             refused = BadMessage(f"storage write failed: {type(exc).__name__}: {exc}", error_class="unexpected")
             refused.__cause__ = exc
             return refused
@@ -107,7 +115,8 @@ class Batcher:
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
                 continue
             self._health.dependency_up("storage")
-            metrics.batch_written(time.perf_counter() - started, len(records))
+            if self._on_written is not None:
+                self._on_written(time.perf_counter() - started, len(records))
             return
 
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from stages.core.batcher import Batcher
 from stages.core.errors import BadMessage, TransientError
 from stages.core.health import Health
-from stages.sink.batcher import Batcher
 from stages.sink.storage import StorageError
 
 
