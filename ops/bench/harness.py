@@ -242,6 +242,14 @@ def nginx(site: Path, addresses: tuple[str, ...] = ("127.0.0.1",)) -> Iterator[t
             process.wait(timeout=30)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot, every core together."""
+    times = psutil.cpu_times()._asdict()
+    # Linux counts guest time inside user time already.
+    idle = sum(times.get(name, 0.0) for name in ("idle", "iowait", "guest", "guest_nice"))
+    return sum(times.values()) - idle
+
+
 def tree_cpu_seconds(process: psutil.Process) -> float:
     """CPU of a process and its live children (nginx's worker)."""
     return sum(cpu_seconds(p.pid) for p in [process, *process.children()])
