@@ -49,6 +49,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import pstats
 import resource
 import subprocess
 import sys
@@ -107,6 +108,8 @@ class Result:
     complete: bool
     server_cpu_seconds: float
     other_load_cores: float
+    # crawlpipe's broker start and topic creation, before its clock starts.
+    startup_seconds: float = 0.0
 
     @property
     def pages_per_s(self) -> float:
@@ -251,7 +254,8 @@ async def wait_for_pipeline(config: KafkaConfig, pages: int, stages: Stages, tim
             await asyncio.sleep(SAMPLE_SECONDS)
 
 
-def run_crawlpipe(run: ShapeRun, sampler: RssSampler, timeout: float, extra_env: dict[str, str]) -> Result:
+def run_crawlpipe(run: ShapeRun, sampler: RssSampler, timeout: float, extra_env: dict[str, str],
+                  profile_stage: str | None) -> Result:
     out = run.out / "crawlpipe"
     state = out / "kafka"
     started = time.monotonic()
@@ -263,8 +267,9 @@ def run_crawlpipe(run: ShapeRun, sampler: RssSampler, timeout: float, extra_env:
                "CRAWLPIPE_LOG_LEVEL": "WARNING", "CRAWLPIPE_STORAGE": f"jsonl:///{jsonl}",
                **SHAPE_ENV.get(run.shape.name, {}), **extra_env}
         crawlpipe("topics", "create", env=env)
-        print(f"e2e shape={run.shape.name}: broker start-up and topics {time.monotonic() - started:.1f} s "
-              "(outside crawlpipe's clock)", flush=True)
+        startup = time.monotonic() - started
+        print(f"e2e shape={run.shape.name}: broker start-up and topics {startup:.1f} s (outside crawlpipe's clock)",
+              flush=True)
         broker = broker_pid(state)
         sampler.watch("broker", broker)
         stages = Stages(env, out)
@@ -272,7 +277,8 @@ def run_crawlpipe(run: ShapeRun, sampler: RssSampler, timeout: float, extra_env:
         started = time.monotonic()
         try:
             for stage in STAGES:
-                sampler.watch(stage, stages.start(stage).pid)
+                profile = out / f"{stage}.pstats" if stage == profile_stage else None
+                sampler.watch(stage, stages.start(stage, profile).pid)
             # Only publish is reaped while the stages run, so the children's rusage delta is its CPU.
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             crawlpipe("publish", str(run.urls_file), env=env, stdout=subprocess.DEVNULL)
@@ -292,7 +298,7 @@ def run_crawlpipe(run: ShapeRun, sampler: RssSampler, timeout: float, extra_env:
     print(f"e2e: crawlpipe wrote {lines} lines, {len(found)} distinct products", file=sys.stderr)
     return Result("crawlpipe", seconds, run.pages, cpu, {k: sampler.peaks[k] for k in (*STAGES, "broker")},
                   len(found), len(run.expected), found == run.expected, server_cpu,
-                  (busy - sum(cpu.values()) - server_cpu) / seconds)
+                  (busy - sum(cpu.values()) - server_cpu) / seconds, startup)
 
 
 def run_processes(name: str, run: ShapeRun, shards: int, sampler: RssSampler, python: str) -> Result:
@@ -392,6 +398,22 @@ def final_line(figures: dict[str, ShapeFigures]) -> tuple[str, bool]:
     return text, met
 
 
+def hot_spots(path: Path, stage: str, pages: int, count: int = 25) -> str:
+    """The stage's functions by their own CPU time (cProfile's tottime) per page, with their callers' share."""
+    stats = pstats.Stats(str(path))
+    total = stats.total_tt  # type: ignore[attr-defined]
+    rows = [f"cProfile of the {stage} (profiled run: slower than the benchmark's), {total:.1f} s in all, "
+            f"{total / pages * 1000:.2f} ms a page; functions by their own time:\n",
+            "| function | own ms per page | share | calls per page | cumulative ms per page |",
+            "|---|---:|---:|---:|---:|"]
+    entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
+    for (file, line, function), (_, calls, own, cumulative, _) in entries[:count]:
+        where = f"{Path(file).name}:{line}({function})" if line else function
+        rows.append(f"| `{where}` | {own / pages * 1000:.3f} | {own / total:.1%} | {calls / pages:.1f} "
+                    f"| {cumulative / pages * 1000:.3f} |")
+    return "\n".join(rows) + "\n"
+
+
 def table(results: dict[str, Result]) -> str:
     rows = ["| crawler | wall s | pages/s | CPU s | CPU s per 1,000 pages | pages per CPU s | cores busy "
             "| CPU s per process | peak RSS MB per process | products / expected | other load (cores) "
@@ -407,6 +429,11 @@ def table(results: dict[str, Result]) -> str:
     return "\n".join(rows)
 
 
+def write(path: Path, header: str, sections: list[str], last: str) -> None:
+    path.write_text(header + "\n" + "\n".join(sections) + (f"\n`{last}`\n" if last.startswith("e2e:") else
+                                                          f"\n{last}\n" if last else ""))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", nargs="+", choices=list(SHAPES), default=list(SHAPES),
@@ -419,12 +446,32 @@ def main() -> int:
                            env_help="extra CRAWLPIPE_* setting for crawlpipe's stages (repeatable), to try tuning")
     parser.add_argument("--crawlers", nargs="+", choices=CRAWLERS, default=list(CRAWLERS),
                         help="run only these (to try tuning); the last line needs all")
+    parser.add_argument("--profile-stage", choices=STAGES, default=None,
+                        help="run this crawlpipe stage under cProfile and add its hot spots to the results (it "
+                             "runs slower: such a run's figures are a profile's, never the benchmark's)")
     args = parser.parse_args()
     machine_text = machine()
     shards = os.cpu_count() or 1
     args.out.mkdir(parents=True, exist_ok=True)
     rules = rules_file(args.out)
-    sections, figures = [], {}
+    complete_run = set(args.crawlers) == set(CRAWLERS) and not args.profile_stage
+    stem = f"e2e-shapes-{date.today().isoformat()}"
+    if not complete_run or set(args.shape) != set(SHAPES):
+        # A partial run never overwrites the table of a full one.
+        stem += "-" + "-".join(args.shape + (args.crawlers if not complete_run else []))
+    if args.profile_stage:
+        stem += f"-profile-{args.profile_stage}"
+    args.results.mkdir(parents=True, exist_ok=True)
+    results_file = args.results / f"{stem}.md"
+    # The wrapper script adds --scrapy-python first: the command a reader types is without it.
+    command = " ".join(["ops/bench/e2e", *sys.argv[3:]])
+    header = (f"# ops/bench/e2e by site shape\n\nMachine: {machine_text}.\n\nCommand: `{command}`; N = {shards} "
+              "shards. CPU sums every process of a crawler (crawlpipe: fetcher, parser, sink, publish and the "
+              "broker's JVM during the crawl). \"Other load\" is the cores kept busy by everything else while the "
+              "crawler ran (this driver, other work on the machine); the site's server is counted apart.\n")
+    sections: list[str] = []
+    figures: dict[str, ShapeFigures] = {}
+    done: list[str] = []
     for name in args.shape:
         shape = SHAPES[name]
         pages = args.pages or SHAPE_PAGES[name]
@@ -442,7 +489,8 @@ def main() -> int:
                 print(f"e2e: shape {name}: {crawler}", file=sys.stderr)
                 with RssSampler().running() as sampler:
                     if crawler == "crawlpipe":
-                        result = run_crawlpipe(run, sampler, args.timeout_seconds, dict(args.crawlpipe_env))
+                        result = run_crawlpipe(run, sampler, args.timeout_seconds, dict(args.crawlpipe_env),
+                                               args.profile_stage)
                     else:
                         result = run_processes(crawler, run, shards if crawler == "sharded" else 1, sampler,
                                                args.scrapy_python if crawler == "scrapy" else sys.executable)
@@ -455,23 +503,19 @@ def main() -> int:
         if set(results) == set(CRAWLERS):
             figures[name] = ShapeFigures.of(results)
         settings = ", ".join(f"`{k}={v}`" for k, v in {**SHAPE_ENV.get(name, {}), **dict(args.crawlpipe_env)}.items())
+        startup = (f"crawlpipe's broker start-up and topic creation: {results['crawlpipe'].startup_seconds:.1f} s, "
+                   "outside its clock.\n\n" if "crawlpipe" in results else "")
         sections.append(f"## {name} ({pages:,} pages{', crawlpipe with ' + settings if settings else ''})\n\n"
-                        f"`{line}`\n\n{table(results)}\n")
-    complete_run = set(args.crawlers) == set(CRAWLERS)
+                        f"`{line}`\n\n{startup}{table(results)}\n")
+        done.append(name)
+        if args.profile_stage and "crawlpipe" in results:
+            sections.append(hot_spots(out / "crawlpipe" / f"{args.profile_stage}.pstats", args.profile_stage,
+                                      pages))
+        sections.append("Load average after this shape: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + ".\n")
+        # Written after every shape: a run stopped midway keeps what it measured.
+        write(results_file, header, sections, f"(stopped or running: shapes done: {', '.join(done)})")
     last, met = final_line(figures) if complete_run and figures else ("", True)
-    stem = f"e2e-shapes-{date.today().isoformat()}"
-    if not complete_run or set(args.shape) != set(SHAPES):
-        # A partial run never overwrites the table of a full one.
-        stem += "-" + "-".join(args.shape + (args.crawlers if not complete_run else []))
-    args.results.mkdir(parents=True, exist_ok=True)
-    # The wrapper script adds --scrapy-python first: the command a reader types is without it.
-    command = " ".join(["ops/bench/e2e", *sys.argv[3:]])
-    (args.results / f"{stem}.md").write_text(
-        f"# ops/bench/e2e by site shape\n\nMachine: {machine_text}.\n\nCommand: `{command}`; N = {shards} shards. "
-        "CPU sums every process of a crawler (crawlpipe: fetcher, parser, sink, publish and the broker's JVM "
-        "during the crawl). \"Other load\" is the cores kept busy by everything else while the crawler ran "
-        "(this driver, other work on the machine); the site's server is counted apart.\n\n"
-        + "\n".join(sections) + (f"\n`{last}`\n" if last else ""))
+    write(results_file, header, sections, last or "")
     if last:
         print(last)
     return 0 if met else 1

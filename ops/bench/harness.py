@@ -97,9 +97,11 @@ class Stages:
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
-    def start(self, stage: str, **env: str) -> subprocess.Popen:
+    def start(self, stage: str, profile: Path | None = None, **env: str) -> subprocess.Popen:
+        """Start ``stage``; with ``profile``, under cProfile, its statistics written there when it stops."""
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
         with open(self.log_dir / f"{stage}.log", "ab") as log:
-            process = subprocess.Popen([sys.executable, "-m", "stages.cli", stage],
+            process = subprocess.Popen([sys.executable, *profiler, "-m", "stages.cli", stage],
                                        env={**os.environ, **self.env, **env}, stdout=log,
                                        stderr=subprocess.STDOUT, cwd=ROOT)
         self.processes[stage] = process
