@@ -20,6 +20,7 @@ from html import escape
 
 from stages.demoshop.catalog import IN_STOCK, Catalog, Product
 from stages.demoshop.filler import paragraphs, review, spec_rows
+from stages.demoshop.pages import json_ld
 
 MIN_DETAIL_BYTES = 30_000
 MAX_DETAIL_BYTES = 150_000
@@ -30,26 +31,6 @@ _TEMPLATES = (
     ("product-main", "h1", "product-name", "current-price"),
     ("item-view", "h2", "item-heading", "amount"),
 )
-
-
-def _json_ld(p: Product) -> str:
-    """schema.org Product data, safe inside <script>: "</" cannot close the element early."""
-    data = {
-        "@context": "https://schema.org",
-        "@type": "Product",
-        "name": p.title,
-        "sku": p.sku,
-        "url": p.path,
-        "image": [p.image_path, p.image_path.replace(".jpg", "-2.jpg")],
-        "offers": {
-            "@type": "Offer",
-            "price": str(p.price),
-            "priceCurrency": p.currency,
-            "availability": f"https://schema.org/{p.availability}",
-            "url": p.path,
-        },
-    }
-    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
 
 def _related(rng: random.Random, catalog: Catalog, p: Product) -> str:
@@ -85,11 +66,12 @@ def render_detail(catalog: Catalog, product_id: str, seed: int) -> bytes:
     availability = "In stock" if p.availability == IN_STOCK else "Out of stock"
     thumbs = "".join(f'<img class="thumb" src="/img/{p.id}-{i}.jpg" alt="{title}, view {i}" loading="lazy">\n'
                      for i in range(rng.randint(3, 9)))
+    ld = json_ld(p, url=p.path, image=[p.image_path, p.image_path.replace(".jpg", "-2.jpg")])
     head = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title} | DemoShop</title>\n"
         f'<link rel="canonical" href="{p.path}">\n'
-        f'<script type="application/ld+json">{_json_ld(p)}</script>\n'
+        f'<script type="application/ld+json">{ld}</script>\n'
         "</head>\n<body>\n"
         f'<nav class="breadcrumbs"><a href="/list/1.html">Home</a> › <a href="/list/{p.page}.html">'
         f"Page {p.page}</a> › {title}</nav>\n"
