@@ -399,11 +399,12 @@ def final_line(figures: dict[str, ShapeFigures]) -> tuple[str, bool]:
 
 
 def hot_spots(path: Path, stage: str, pages: int, count: int = 25) -> str:
-    """The stage's functions by their own CPU time (cProfile's tottime) per page, with their callers' share."""
+    """The stage's functions by their own CPU time (cProfile's tottime, timed by ``time.process_time``) per page."""
     stats = pstats.Stats(str(path))
     total = stats.total_tt  # type: ignore[attr-defined]
-    rows = [f"cProfile of the {stage} (profiled run: slower than the benchmark's), {total:.1f} s in all, "
-            f"{total / pages * 1000:.2f} ms a page; functions by their own time:\n",
+    rows = [f"cProfile of the {stage}, timed by CPU (a profiled run: slower than the benchmark's, start-up "
+            f"included), {total:.1f} CPU s in all, {total / pages * 1000:.2f} ms a page; functions by their own "
+            "CPU time:\n",
             "| function | own ms per page | share | calls per page | cumulative ms per page |",
             "|---|---:|---:|---:|---:|"]
     entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]

@@ -98,8 +98,8 @@ class Stages:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self, stage: str, profile: Path | None = None, **env: str) -> subprocess.Popen:
-        """Start ``stage``; with ``profile``, under cProfile, its statistics written there when it stops."""
-        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+        """Start ``stage``; with ``profile``, under cProfile timed by CPU, its statistics written there at its exit."""
+        profiler = [str(ROOT / "ops/bench/cpu_profile.py"), str(profile)] if profile else []
         with open(self.log_dir / f"{stage}.log", "ab") as log:
             process = subprocess.Popen([sys.executable, *profiler, "-m", "stages.cli", stage],
                                        env={**os.environ, **self.env, **env}, stdout=log,
