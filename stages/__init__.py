@@ -10,6 +10,9 @@ The data flow, once:
 3. The parser consumes ``crawl.pages``, decodes and parses each page with
    selectolax, and produces product records to ``crawl.products`` and
    followed links back to ``crawl.urls``. Failures go to ``crawl.dlq``.
+   A URL message's ``purpose`` adds discovery: a seed's robots.txt
+   ``Sitemap:`` lines, then its sitemaps, become URL messages, and a recrawl
+   that finds a product gone gives a discontinued record (docs/discovery.md).
 4. The sink consumes ``crawl.products`` and upserts them in batches into
    storage (SQLite, PostgreSQL or JSON lines) by product id.
 5. Every stage is one class with a ``handle`` that turns one input message

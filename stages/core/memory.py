@@ -25,6 +25,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,12 +107,17 @@ def keep_freed_heap(keep_bytes: int) -> bool:
     return True
 
 
-def reclaim() -> None:
-    """Free what only the collector can find, and give free heap back to the kernel."""
-    gc.collect()
+def trim_heap() -> None:
+    """Give free heap back to the kernel: the top of the heap and the free pages inside it."""
     malloc_trim = _libc_function("malloc_trim")
     if malloc_trim is not None:
         malloc_trim(0)
+
+
+def reclaim() -> None:
+    """Free what only the collector can find, and give free heap back to the kernel."""
+    gc.collect()
+    trim_heap()
 
 
 def pace_collector(young_threshold: int) -> None:
@@ -164,6 +170,8 @@ class MemoryGuard:
         self.limit_bytes = limit_bytes
         self._planned = planned
         self._interval = runner.memory_check_interval_seconds
+        self._trim_interval = runner.memory_trim_interval_seconds
+        self._next_trim = time.monotonic() + self._trim_interval
         self._window = window
         self._pauses = pauses
         self._hot_spots = hot_spots
@@ -186,6 +194,7 @@ class MemoryGuard:
 
     def check(self) -> None:
         """Raise ``MemoryExhausted`` when RSS stays above the hard limit after reclaiming."""
+        self._trim_when_due()
         if self._read() > self.soft_limit_bytes:
             self._over_soft_limit()
         elif self.rss_bytes < self.low_mark_bytes:
@@ -223,6 +232,11 @@ class MemoryGuard:
                 f"above), or raise --memory-limit-mb"
             )
 
+
+    def _trim_when_due(self) -> None:
+        if self._trim_interval and time.monotonic() >= self._next_trim:
+            self._next_trim = time.monotonic() + self._trim_interval
+            trim_heap()
 
     def _stop_tracing(self) -> None:
         if self._tracing:

@@ -76,11 +76,21 @@ def encode_json(document: dict[str, Any], schema: str) -> bytes:
 
 
 def decode_json(envelope: Envelope, schema: str) -> dict[str, Any]:
+    return _checked(schema, _loads(envelope))
+
+
+def decode_products_record(envelope: Envelope) -> dict[str, Any]:
+    """A record of the products topic: a product, or (``"discontinued": true``) a discontinued product."""
+    document = _loads(envelope)
+    discontinued = isinstance(document, dict) and document.get("discontinued") is True
+    return _checked("discontinued" if discontinued else "product", document)
+
+
+def _loads(envelope: Envelope) -> Any:
     try:
-        document = orjson.loads(envelope.value)
+        return orjson.loads(envelope.value)
     except orjson.JSONDecodeError as exc:
         raise BadMessage(f"not JSON: {exc}", error_class="bad_json") from exc
-    return _checked(schema, document)
 
 
 def encode_page_headers(meta: dict[str, Any]) -> list[tuple[str, bytes]]:

@@ -309,7 +309,7 @@ class StageRunner:
         self._finished(finish)
 
     def _stored(self, envelope: Envelope, size: int, finish: Finish, done: asyncio.Future[None]) -> None:
-        """A ``Pending`` outcome resolved: finished, or this message's own failure, or the stage's."""
+        """A future outcome resolved: finished, or this message's own failure, or the stage's."""
         if done.cancelled():
             self.window.acknowledged(size)
             return

@@ -258,6 +258,10 @@ class RunnerConfig:
     )
     memory_overhead_mb: int = setting(80, "fixed memory of a stage process (interpreter, libraries)")
     memory_check_interval_seconds: float = setting(1.0, "how often RSS is read; 0 turns the guard off")
+    memory_trim_interval_seconds: float = setting(
+        10.0, "how often freed heap is given back to the kernel (malloc_trim), so RSS follows what is live, "
+              "not the highest the heap has been (a burst of large pages, a stage paused after one); 0 never"
+    )
     malloc_keep_mb: int = setting(
         8, "freed heap glibc malloc keeps for reuse instead of returning it (and faulting it back in) per page; "
            "0 keeps glibc's defaults"
@@ -295,5 +299,7 @@ class RunnerConfig:
         require(self.malloc_keep_mb >= 0, "malloc_keep_mb", self.malloc_keep_mb, "must be 0 (off) or positive")
         require(0 <= self.memory_soft_limit_mb, "memory_soft_limit_mb", self.memory_soft_limit_mb,
                 "must be 0 (automatic) or positive")
+        require(self.memory_trim_interval_seconds >= 0, "memory_trim_interval_seconds",
+                self.memory_trim_interval_seconds, "must be 0 (never) or positive")
         require(self.poll_timeout_seconds > 0, "poll_timeout_seconds", self.poll_timeout_seconds,
                 "must be positive")

@@ -7,7 +7,7 @@ records on the kind's topic (keys, partitions, shared batches), commits the
 input's offset once they are acknowledged, sends a raised ``CrawlpipeError``
 to the DLQ, and bounds all of it with the window (``runner.py``). A stage
 whose work ends outside Kafka (the sink's storage transaction) returns a
-``Pending`` instead: the input is finished when it resolves.
+future instead: the input is finished when it resolves.
 
 A stage registers itself with ``registry.register`` (the built-in ones through
 the ``crawlpipe.stages`` entry points), so adding one needs no change in core.
@@ -86,7 +86,8 @@ class Stage(ABC):
 
         Raise a ``CrawlpipeError`` for input that cannot be processed: core sends it to the DLQ
         and moves on (its ``attempt`` attribute, where set, goes into the DLQ record). Any other
-        exception is a bug and stops the stage.
+        exception is a bug: it is charged to this message as an ``unexpected`` DLQ record
+        (``isolation.py``), unless it says a dependency is down, which stops the stage.
         """
 
     def partitions_assigned(self) -> None:

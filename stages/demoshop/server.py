@@ -32,8 +32,10 @@ from importlib.resources import files
 
 from aiohttp import web
 
+from stages.demoshop import sitemaps
 from stages.demoshop.catalog import Catalog
-from stages.demoshop.pages import ROBOTS_TXT, render_listing, render_product
+from stages.demoshop.live import LiveCatalog
+from stages.demoshop.pages import render_listing, render_product
 from stages.demoshop.stalls import STALLS, TICK_SECONDS
 
 _HTML = "text/html"
@@ -90,11 +92,26 @@ async def _count(request: web.Request,
 
 
 def make_app(catalog: Catalog, hold_seconds: float = 0.0) -> web.Application:
-    """The shop as an aiohttp application: robots.txt, /list/{n}.html, /product/{id}.html; 404 otherwise."""
-    listing = lru_cache(maxsize=_RENDER_CACHE_PAGES)(lambda n: render_listing(catalog, n))
+    """The shop as an aiohttp application: robots.txt, sitemaps, /list/{n}.html, /product/{id}.html; 404 otherwise.
+
+    A ``LiveCatalog`` changes between requests, so its pages are never cached, and a removed product answers 410.
+    """
+    def render(n: int) -> bytes:
+        return render_listing(catalog, n)
+    live = catalog if isinstance(catalog, LiveCatalog) else None
+    listing = render if live else lru_cache(maxsize=_RENDER_CACHE_PAGES)(render)
 
     async def robots(request: web.Request) -> web.Response:
-        return web.Response(body=ROBOTS_TXT, content_type="text/plain", charset="utf-8")
+        return web.Response(body=sitemaps.render_robots(_base_url(request)), content_type="text/plain",
+                            charset="utf-8")
+
+    async def sitemap_index(request: web.Request) -> web.Response:
+        return web.Response(body=sitemaps.render_index(_base_url(request)), content_type="application/xml")
+
+    async def sitemap(request: web.Request) -> web.Response:
+        part = sitemaps.SITEMAP_PATHS.index(request.path) + 1
+        body = sitemaps.render_sitemap(catalog, _base_url(request), part)
+        return web.Response(body=body, content_type="application/gzip" if part == 2 else "application/xml")
 
     async def listing_page(request: web.Request) -> web.Response:
         n = int(request.match_info["n"])
@@ -103,6 +120,8 @@ def make_app(catalog: Catalog, hold_seconds: float = 0.0) -> web.Application:
         return web.Response(body=listing(n), content_type=_HTML, charset="utf-8")
 
     async def product_page(request: web.Request) -> web.Response:
+        if live and live.is_removed(request.match_info["id"]):
+            raise web.HTTPGone()
         try:
             body = render_product(catalog, request.match_info["id"])
         except KeyError:
@@ -114,9 +133,17 @@ def make_app(catalog: Catalog, hold_seconds: float = 0.0) -> web.Application:
     app[_hold_key] = hold_seconds
     # The patterns accept only canonical spellings ("/list/7.html", not "/list/07.html"): one page, one URL.
     app.router.add_get("/robots.txt", robots)
+    app.router.add_get(sitemaps.INDEX_PATH, sitemap_index)
+    for path in sitemaps.SITEMAP_PATHS:
+        app.router.add_get(path, sitemap)
     app.router.add_get(r"/list/{n:[1-9][0-9]{0,5}}.html", listing_page)
     app.router.add_get(r"/product/{id:p[0-9]{8}}.html", product_page)
     return app
+
+
+def _base_url(request: web.Request) -> str:
+    """The shop's address as the client used it, so sitemaps name URLs the client can fetch."""
+    return f"{request.scheme}://{request.host}"
 
 
 @dataclass(slots=True)
@@ -181,6 +208,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="catalog seed (default: 7)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default: 0)")
+    parser.add_argument("--volatile-every", type=int, default=0, metavar="N",
+                        help="every Nth product's price changes on every visit (default: 0, none)")
     parser.add_argument("--print-rules", action="store_true",
                         help="print the path of the shop's parser rules file (shipped in the package) and exit")
 
@@ -191,7 +220,8 @@ def serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(files("stages.demoshop") / "rules.toml")
         return 0
     try:
-        catalog = Catalog(args.pages, args.seed)
+        catalog = (LiveCatalog(args.pages, args.seed, volatile_every=args.volatile_every) if args.volatile_every
+                   else Catalog(args.pages, args.seed))
     except ValueError as exc:
         parser.error(str(exc))
     asyncio.run(_serve(catalog, args.host, args.port))

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+from protego import Protego
 from yarl import URL
 
 from stages.core.errors import BadMessage
@@ -196,8 +197,11 @@ class HttpFetcher:
             await self._resolver.close()
             self._resolver = None
 
-    async def fetch(self, url: str, waiting: Waiting | None = None, *, slow: bool = False) -> FetchedPage:
+    async def fetch(self, url: str, waiting: Waiting | None = None, *, slow: bool = False,
+                    any_type: bool = False) -> FetchedPage:
         """Fetch ``url``, following redirects; raise a crawlpipe error with an ``error_class`` on failure.
+
+        ``any_type`` keeps a body of any Content-Type (a sitemap: XML or gzip), under the same caps.
 
         ``waiting(host)`` surrounds every wait for a host's slot or pacing (see ``HostThrottle.slot``).
         ``slow`` sends the URL through its host's slow lane, where it is never cut; without it a
@@ -216,7 +220,7 @@ class HttpFetcher:
                 timings["wait"] += perf_counter() - asked
             answer = await self._exchange(
                 target, self._page_limits, timings, budget_seconds=self._config.total_timeout_seconds, page=True,
-                waiting=waiting, slow=slow,
+                waiting=waiting, slow=slow, any_type=any_type,
             )
             if answer.location is None:
                 break
@@ -233,6 +237,17 @@ class HttpFetcher:
             redirects=tuple(redirected),
             timings=timings,
         )
+
+    async def sitemaps(self, url: str) -> list[str]:
+        """The ``Sitemap:`` lines of the robots.txt of ``url``'s origin (read even when robots.txt is not obeyed)."""
+        target = URL(normalize_url(url, on_userinfo=_warn_userinfo), encoded=True)
+        self._policy.check_host(target.raw_host or "")
+        if self._robots is not None:
+            return await self._robots.sitemaps(target)
+        answer = await self._download_robots(target.origin().with_path("/robots.txt"))
+        if not 200 <= answer.status < 300:
+            return []
+        return list(Protego.parse(answer.body.decode("utf-8", errors="replace")).sitemaps)
 
     async def _download_robots(self, robots_url: URL) -> RobotsResponse:
         """robots.txt through the same guard, throttle and session, with its own caps."""
@@ -286,6 +301,7 @@ class HttpFetcher:
         page: bool,
         waiting: Waiting | None = None,
         slow: bool = False,
+        any_type: bool = False,
     ) -> _Answer:
         """One request and its answer, inside the host's throttle slot and the remaining budget.
 
@@ -322,7 +338,8 @@ class HttpFetcher:
                                 answered = perf_counter()
                                 timings["connect_and_headers"] += answered - sent
                                 try:
-                                    return await self._judge(response, target, limits, answered - sent, page=page)
+                                    return await self._judge(response, target, limits, answered - sent, page=page,
+                                                             any_type=any_type)
                                 finally:
                                     timings["body"] += perf_counter() - answered
             except RetriableFetchError as exc:
@@ -344,6 +361,7 @@ class HttpFetcher:
         latency_seconds: float,
         *,
         page: bool,
+        any_type: bool = False,
     ) -> _Answer:
         """Turn a response into an answer or an error; read the body only if it is wanted."""
         status = response.status
@@ -367,7 +385,7 @@ class HttpFetcher:
                 )
             if not 200 <= status < 300:
                 raise FinalHttpStatus(f"{target}: HTTP {status}", status=status)
-            if content_type not in _HTML_TYPES and not self._config.store_non_html:
+            if content_type not in _HTML_TYPES and not (any_type or self._config.store_non_html):
                 raise BadMessage(
                     f"{target}: Content-Type {content_type} is not HTML (set store_non_html to keep it)",
                     error_class=UNSUPPORTED_CONTENT_TYPE,

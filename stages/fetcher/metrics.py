@@ -33,3 +33,10 @@ _REPEATED_LINKS = Counter(
 
 def repeated_link() -> None:
     _REPEATED_LINKS.inc()
+_SITEMAPS_DISCOVERED = Counter(
+    "crawlpipe_fetcher_sitemaps_discovered", "sitemap URLs found in the robots.txt of discover seeds",
+    registry=REGISTRY)
+
+
+def sitemaps_discovered(count: int) -> None:
+    _SITEMAPS_DISCOVERED.inc(count)

@@ -89,6 +89,21 @@ class RobotsCache:
         URL, and ``RetriableFetchError("robots_unavailable")`` while the
         origin's robots.txt cannot be read.
         """
+        rules = await self._available_rules(url)
+        if rules.parser is not None and not rules.parser.can_fetch(str(url), self._config.user_agent):
+            raise BadMessage(f"{url}: disallowed by robots.txt", error_class=ROBOTS_DISALLOWED)
+        return rules.crawl_delay_seconds
+
+    async def sitemaps(self, url: URL) -> list[str]:
+        """The ``Sitemap:`` lines of the robots.txt of ``url``'s origin, from the cached rules (docs/discovery.md).
+
+        Raises like ``check`` while the origin's robots.txt cannot be read.
+        """
+        rules = await self._available_rules(url)
+        return list(rules.parser.sitemaps) if rules.parser is not None else []
+
+    async def _available_rules(self, url: URL) -> _Rules:
+        """The origin's rules, loaded if need be; raise ``robots_unavailable`` while they cannot be read."""
         origin: _Origin = (url.scheme, url.raw_host or "", url.explicit_port)
         rules = self._rules.get(origin)
         if rules is None or rules.expires_at <= self._clock():
@@ -102,9 +117,7 @@ class RobotsCache:
                 error_class=rules.unavailable_class,
                 retry_after_seconds=max(0.0, rules.expires_at - self._clock()),
             )
-        if rules.parser is not None and not rules.parser.can_fetch(str(url), self._config.user_agent):
-            raise BadMessage(f"{url}: disallowed by robots.txt", error_class=ROBOTS_DISALLOWED)
-        return rules.crawl_delay_seconds
+        return rules
 
     async def close(self) -> None:
         """Cancel downloads still in flight, so none outlives the session it uses."""

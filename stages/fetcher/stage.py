@@ -21,11 +21,15 @@ than ``--max-throttle-wait-seconds``. A URL back from a deferral is never
 deferred again for a busy host (it parks past the host's bound, or waits in
 the window): its booked turn is its last. The whole model, with its bounds,
 is docs/fetcher-scheduling.md.
+
+A URL message's ``purpose`` (discover, sitemap, recrawl) changes what a
+fetch yields: ``discovery.py``, docs/discovery.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -40,7 +44,8 @@ from stages.core.settings import KafkaConfig, RunnerConfig
 from stages.core.shorten import shorten
 from stages.core.stage import Emit, Stage, StageContext
 from stages.core.topics import max_message_bytes
-from stages.fetcher import metrics
+from stages.core.urls import BadUrl
+from stages.fetcher import discovery, metrics
 from stages.fetcher.budget import RepublishBudget
 from stages.fetcher.client import FetchedPage, HttpFetcher
 from stages.fetcher.errors import (
@@ -52,6 +57,8 @@ from stages.fetcher.errors import (
 from stages.fetcher.repeats import RepeatFilter
 from stages.fetcher.settings import FetchConfig, ScheduleConfig
 
+log = logging.getLogger("crawlpipe.fetcher")
+
 # Room for the record's key and headers next to the body in one produce request.
 RECORD_OVERHEAD_BYTES = 64 * 1024
 # What one parked URL holds: its message, its task and the frames it waits in.
@@ -61,13 +68,14 @@ PARKED_MESSAGE_BYTES = 8 * 1024
 class FetcherStage(Stage):
     name = "fetcher"
     input = "topic_urls"
-    outputs = {"page": "topic_pages", "retry": "topic_urls"}
+    outputs = {"page": "topic_pages", "retry": "topic_urls", "discovered": "topic_urls"}
     settings = (FetchConfig, ScheduleConfig)
     # Each fetch awaits a site.
     concurrent = True
     # Mostly waiting on sites: the parser (the pipeline's CPU ceiling) gets a short core first. It builds
     # no parse trees, so it keeps no freed heap for them (--malloc-keep-mb).
-    runner_defaults = {"nice": 10, "malloc_keep_mb": 0}
+    # Its heap churns with up to 200 bodies at once: trimmed every second, bursts leave less of it mapped.
+    runner_defaults = {"nice": 10, "malloc_keep_mb": 0, "memory_trim_interval_seconds": 1.0}
 
     def __init__(self, kafka_config: KafkaConfig, fetch: FetchConfig, schedule: ScheduleConfig) -> None:
         self._kafka = kafka_config
@@ -128,7 +136,8 @@ class FetcherStage(Stage):
         """Fetch the URL until it is a page, goes back to Kafka (retry or deferral), or fails for good."""
         assert self._http is not None
         message = decode_url(envelope)
-        if self._repeats and self._repeats.is_repeat(message):
+        # A recrawl is asked for on purpose, however often its URL was followed before.
+        if self._repeats and discovery.purpose(message) != discovery.RECRAWL and self._repeats.is_repeat(message):
             metrics.repeated_link()
             return []
         while True:
@@ -137,13 +146,20 @@ class FetcherStage(Stage):
             waiting = partial(self._wait_for_host, returning=message.get("deferrals", 0) > 0,
                               slow=message.get("slow", False))
             try:
-                page = await self._http.fetch(message["url"], waiting=waiting, slow=message.get("slow", False))
+                if discovery.purpose(message) == discovery.DISCOVER:
+                    return self._discovered(message, await self._http.sitemaps(message["url"]))
+                page = await self._http.fetch(message["url"], waiting=waiting, slow=message.get("slow", False),
+                                              any_type=discovery.purpose(message) == discovery.SITEMAP)
             except CrawlpipeError as error:
+                status = getattr(error, "status", None)
+                if status is not None and discovery.is_gone(message, status):
+                    metrics.fetched(time.perf_counter() - started, status)
+                    return [self._page(message, _gone_page(message["url"], status))]
                 if error.error_class == SLOW_REQUEST:
                     # Learnt that this URL is slow: it waits for its host's slow lane, here, not in Kafka.
                     message = {**message, "slow": True}
                     continue
-                metrics.fetched(time.perf_counter() - started, getattr(error, "status", None))
+                metrics.fetched(time.perf_counter() - started, status)
                 message = self._next_try(message, error)
                 if self._republishes.take(host_key(message["url"]).decode()):
                     return [self._send_back(message)]
@@ -249,9 +265,32 @@ class FetcherStage(Stage):
         }
         if page.charset:
             meta["charset"] = page.charset
+        for carried in ("purpose", "lastmod"):
+            if carried in message:
+                meta[carried] = message[carried]
         return Emit("page", page.body, key=message["url"].encode(), headers=encode_page_headers(meta))
+
+    def _discovered(self, seed: dict[str, Any], sitemaps: list[str]) -> list[Emit]:
+        """The seed's sitemaps (and the seed as a page) to the URL topic; a Sitemap line that is no URL is skipped."""
+        emits = []
+        for message in discovery.discovered(seed, sitemaps):
+            try:
+                key, value = encode_url(message)
+            except BadUrl as error:
+                log.warning("%s: a Sitemap line of its robots.txt is skipped: %s", shorten(seed["url"]), error)
+                continue
+            emits.append(Emit("discovered", value, key=key))
+            if discovery.purpose(message) == discovery.SITEMAP:
+                metrics.sitemaps_discovered(1)
+        return emits
 
     def _send_back(self, message: dict[str, Any]) -> Emit:
         """``message`` back to the URL topic, to be fetched no earlier than its ``not_before``."""
         key, value = encode_url(message)
         return Emit("retry", value, key=key)
+
+
+def _gone_page(url: str, status: int) -> FetchedPage:
+    """A recrawl's 404/410 as a page: that status, an empty body (``discovery.py``)."""
+    return FetchedPage(url=url, final_url=url, status=status, content_type="", charset=None, body=b"",
+                       redirects=(), timings={})

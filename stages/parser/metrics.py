@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from stages.core.metrics import REGISTRY
 
@@ -17,3 +17,19 @@ _PRODUCTS_PER_PAGE = Histogram(
 def parsed(seconds: float, products: int) -> None:
     _PARSE_SECONDS.observe(seconds)
     _PRODUCTS_PER_PAGE.observe(products)
+
+
+_SITEMAP_URLS = Counter(
+    "crawlpipe_parser_sitemap_urls", "URLs published from sitemaps, by kind (page: from a urlset, sitemap: from "
+    "an index)", labelnames=["kind"], registry=REGISTRY)
+_DISCONTINUED = Counter(
+    "crawlpipe_parser_discontinued", "discontinued records published, by reason", labelnames=["reason"],
+    registry=REGISTRY)
+
+
+def sitemap_urls(kind: str, count: int) -> None:
+    _SITEMAP_URLS.labels(kind=kind).inc(count)
+
+
+def discontinued(reason: str) -> None:
+    _DISCONTINUED.labels(reason=reason).inc()

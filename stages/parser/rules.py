@@ -76,10 +76,15 @@ class SiteRules:
     follow: tuple[FieldSpec, ...]
     follow_offsite: bool
     host_pattern: re.Pattern[str] = field(repr=False, compare=False)
+    sitemap_follow: tuple[re.Pattern[str], ...] = ()
 
     def matches_host(self, host: str) -> bool:
         """Whether a host (any case, with or without a port) is one of this site's."""
         return self.host_pattern.fullmatch(_bare_host(host)) is not None
+
+    def follows_sitemap_url(self, url: str) -> bool:
+        """Whether a URL a sitemap lists is fetched: it matches a ``sitemap_follow`` pattern, or there are none."""
+        return not self.sitemap_follow or any(pattern.search(url) for pattern in self.sitemap_follow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +186,17 @@ def _compile_site(path: Path, index: int, table: dict[str, Any]) -> SiteRules:
         follow=tuple(_link_spec(where, f"follow[{i}]", value) for i, value in enumerate(table.get("follow", ()))),
         follow_offsite=table.get("follow_offsite", False),
         host_pattern=re.compile("|".join(f"(?:{fnmatch.translate(host)})" for host in hosts)),
+        sitemap_follow=tuple(_pattern(where, f"sitemap_follow[{i}]", value)
+                             for i, value in enumerate(table.get("sitemap_follow", ()))),
         **item_fields,
     )
+
+
+def _pattern(where: str, key: str, value: str) -> re.Pattern[str]:
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise ConfigError(f"{where}: {key} {value!r} is not a regular expression: {exc}") from exc
 
 
 def _field_spec(where: str, key: str, value: str, default_attr: str | None) -> FieldSpec:

@@ -11,7 +11,7 @@ import asyncio
 
 from stages.core.envelope import Envelope
 from stages.core.errors import TransientError
-from stages.core.messages import decode_json
+from stages.core.messages import decode_products_record
 from stages.core.settings import MIB, KafkaConfig
 from stages.core.stage import Stage, StageContext
 from stages.sink.batcher import Batcher
@@ -62,4 +62,4 @@ class SinkStage(Stage):
 
     async def handle(self, message: Envelope) -> asyncio.Future[None]:
         assert self._batcher is not None
-        return self._batcher.add(decode_json(message, "product"))
+        return self._batcher.add(decode_products_record(message))

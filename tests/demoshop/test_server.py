@@ -41,7 +41,7 @@ async def test_serves_listing_product_and_robots(shop: RunningShop, client: aioh
         assert await resp.read() == render_product(shop.catalog, "p00000402")
     async with client.get(f"{shop.base_url}/robots.txt") as resp:
         assert resp.headers["Content-Type"].startswith("text/plain")
-        assert await resp.read() == ROBOTS_TXT
+        assert await resp.read() == ROBOTS_TXT + f"Sitemap: {shop.base_url}/sitemap.xml\n".encode()
 
 
 @pytest.mark.parametrize("path", [

@@ -101,3 +101,17 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
 def test_the_demo_shop_rules_load() -> None:
     rules = load_rules(Path(__file__).resolve().parents[2] / "stages" / "demoshop" / "rules.toml")
     assert rules.for_host("127.0.0.1") is rules.sites[0]
+
+
+def test_sitemap_follow_patterns_are_searched_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sitemaps.toml"
+    path.write_text('[[site]]\nhosts = ["shop.example"]\nsitemap_follow = ["/product/", "[.]html$"]\n')
+    site = load_rules(path).sites[0]
+    assert site.follows_sitemap_url("https://shop.example/product/1")
+    assert site.follows_sitemap_url("https://shop.example/about.html")
+    assert not site.follows_sitemap_url("https://shop.example/blog/1")
+    path.write_text('[[site]]\nhosts = ["shop.example"]\n')
+    assert load_rules(path).sites[0].follows_sitemap_url("https://shop.example/anything")
+    path.write_text('[[site]]\nhosts = ["shop.example"]\nsitemap_follow = ["(unclosed"]\n')
+    with pytest.raises(ConfigError, match=r"sitemap_follow\[0\] '\(unclosed' is not a regular expression"):
+        load_rules(path)

@@ -153,7 +153,7 @@ def _neutral(row: dict[str, Any]) -> dict[str, Any]:
     for name in ("price", "regular_price"):
         if isinstance(row.get(name), str):
             row[name] = Decimal(row[name])
-    for name in ("fetched_at", "parsed_at", "observed_at"):
+    for name in ("fetched_at", "parsed_at", "observed_at", "discontinued_at"):
         if isinstance(row.get(name), str):
             row[name] = datetime.fromisoformat(row[name])
     return row

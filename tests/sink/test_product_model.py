@@ -70,7 +70,8 @@ async def test_every_backend_stores_exactly_the_models_columns(db: Database):
     async with started(db.url) as storage:
         await storage.write_batch([orjson.loads(example().to_json())])
     rows = await db._fetch("SELECT * FROM products")
-    # SQLite adds one column of its own, derived from price: an exact integer it compares numerically.
-    derived = {"sqlite": {"price_micros"}, "postgresql": set()}[db.kind]
+    # SQLite adds one column of its own, derived from price: an exact integer it compares numerically. Both
+    # keep when a recrawl found the product gone (a discontinued record, not a product field).
+    derived = {"sqlite": {"price_micros"}, "postgresql": set()}[db.kind] | {"discontinued_at"}
     assert set(rows[0]) == set(COLUMNS) | derived
     assert json.loads(rows[0]["images"]) == ["https://shop.example/k.jpg"]

@@ -19,14 +19,18 @@ from stages.core.errors import CrawlpipeError
 class BatchResult:
     """What one ``write_batch`` did, counted over the batch's records.
 
-    ``inserted + updated + stale_skipped + duplicates == len(records)``.
+    ``inserted + updated + discontinued + stale_skipped + duplicates == len(records)``.
+    ``discontinued`` counts discontinued records that marked a stored product;
     ``stale_skipped`` counts records not newer than the stored row (older, or an
-    exact replay); ``duplicates`` counts records dropped because the same batch
-    held a newer record for the same id.
+    exact replay; a discontinued record with no product to mark, or one fetched
+    before the product's last record); ``duplicates`` counts records dropped
+    because the same batch held a newer record for the same id (for
+    discontinued records: an earlier one).
     """
 
     inserted: int = 0
     updated: int = 0
+    discontinued: int = 0
     stale_skipped: int = 0
     duplicates: int = 0
     history_rows: int = 0

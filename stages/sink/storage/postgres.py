@@ -29,6 +29,7 @@ from stages.core.errors import BadMessage, ConfigError, TransientError
 from stages.core.product import COLUMNS, Product
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
+from stages.sink.storage.discontinued import CLEAR_ON_UPSERT, Discontinued, split, with_discontinued
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
 from stages.sink.storage.urls import redact_password
 
@@ -57,6 +58,7 @@ _UPSERT = (
     + ", ".join(f"${i}::{_COLUMN_TYPES.get(name, 'text')}[]" for i, name in enumerate(COLUMNS, start=1))
     + ") ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in COLUMNS if name != "id")
+    + f", {CLEAR_ON_UPSERT}"
     + " WHERE excluded.fetched_at > products.fetched_at"
     " OR (excluded.fetched_at = products.fetched_at AND excluded.parsed_at > products.parsed_at)"
 )
@@ -70,6 +72,11 @@ _LOCK_IDS = (
 )
 _SELECT_STORED = (
     "SELECT id, price, currency, availability, fetched_at, parsed_at FROM products WHERE id = ANY($1::text[])"
+)
+_MARK_DISCONTINUED = (
+    "UPDATE products SET discontinued_at = COALESCE(products.discontinued_at, gone.at) "
+    "FROM unnest($1::text[], $2::timestamptz[]) AS gone (id, at) "
+    "WHERE products.id = gone.id AND products.fetched_at <= gone.at"
 )
 _LOCK_MIGRATIONS = "SELECT pg_advisory_xact_lock(hashtext('crawlpipe.sink.migrations'))"
 _CREATE_SCHEMA_VERSION = (
@@ -107,11 +114,12 @@ class PostgresStorage:
     async def write_batch(self, records: Sequence[dict[str, Any]]) -> BatchResult:
         if self._pool is None:
             raise RuntimeError("PostgresStorage.write_batch called before start()")
-        products = newest_per_id(Product.from_record(record) for record in records)
-        if not products:
+        product_records, gone = split(records)
+        products = newest_per_id(Product.from_record(record) for record in product_records)
+        if not products and not gone:
             return BatchResult()
         async with self._translate_errors("writing a batch"), self._pool.acquire() as conn:
-            return await _write(conn, products, duplicates=len(records) - len(products))
+            return await _write(conn, products, gone, duplicates=len(records) - len(products) - len(gone))
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -175,10 +183,11 @@ async def _migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> Non
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", migration.version)
 
 
-async def _write(conn: asyncpg.Connection, products: list[Product], *, duplicates: int) -> BatchResult:
+async def _write(conn: asyncpg.Connection, products: list[Product], gone: list[Discontinued], *,
+                 duplicates: int) -> BatchResult:
     async with conn.transaction():
         ids = [product.id for product in products]
-        await conn.execute(_LOCK_IDS, ids)
+        await conn.execute(_LOCK_IDS, ids + [record.id for record in gone])
         stored = {
             row["id"]: StoredState(
                 price=row["price"],
@@ -197,8 +206,14 @@ async def _write(conn: asyncpg.Connection, products: list[Product], *, duplicate
             products = [observed.product for observed in plan.history]
             await conn.execute(_INSERT_HISTORY, *_columns(products, history_columns),
                                [observed.kind for observed in plan.history])
+        marked = 0
+        if gone:
+            # After the upserts: a product record of this batch fetched after the mark keeps it off.
+            status = await conn.execute(_MARK_DISCONTINUED, [record.id for record in gone],
+                                        [record.fetched_at for record in gone])
+            marked = int(status.rsplit(" ", 1)[1])
     # Reached only once COMMIT has returned.
-    return plan.result
+    return with_discontinued(plan.result, marked=marked, records=len(gone))
 
 
 def _columns(products: Sequence[Product], names: Sequence[str]) -> list[list[Any]]:

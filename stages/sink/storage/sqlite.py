@@ -37,6 +37,7 @@ from stages.core.errors import BadMessage, ConfigError, TransientError
 from stages.core.product import COLUMNS, Product
 from stages.sink.storage.base import BatchResult, StorageError
 from stages.sink.storage.batch import StoredState, newest_per_id, plan_batch
+from stages.sink.storage.discontinued import CLEAR_ON_UPSERT, Discontinued, split, with_discontinued
 from stages.sink.storage.migrations import MIGRATIONS_ROOT, Migration, load_migrations, pending_migrations
 
 URL_PREFIX = "sqlite:///"
@@ -56,12 +57,16 @@ _UPSERT = (
     f"INSERT INTO products ({', '.join(_SQLITE_COLUMNS)}) VALUES ({', '.join('?' for _ in _SQLITE_COLUMNS)}) "
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _SQLITE_COLUMNS if name != "id")
+    + f", {CLEAR_ON_UPSERT}"
     + " WHERE excluded.fetched_at > products.fetched_at"
     " OR (excluded.fetched_at = products.fetched_at AND excluded.parsed_at > products.parsed_at)"
 )
 _INSERT_HISTORY = (
     "INSERT INTO price_history (product_id, price, currency, availability, observed_at, price_micros, kind) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_MARK_DISCONTINUED = (
+    "UPDATE products SET discontinued_at = COALESCE(discontinued_at, ?) WHERE id = ? AND fetched_at <= ?"
 )
 _CREATE_SCHEMA_VERSION = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -101,10 +106,11 @@ class SQLiteStorage:
     async def write_batch(self, records: Sequence[dict[str, Any]]) -> BatchResult:
         if self._conn is None:
             raise RuntimeError("SQLiteStorage.write_batch called before start()")
-        products = newest_per_id(Product.from_record(record) for record in records)
-        if not products:
+        product_records, gone = split(records)
+        products = newest_per_id(Product.from_record(record) for record in product_records)
+        if not products and not gone:
             return BatchResult()
-        return await self._call(_write, self._conn, products, len(records) - len(products))
+        return await self._call(_write, self._conn, products, gone, len(records) - len(products) - len(gone))
 
     async def close(self) -> None:
         if self._executor is None:
@@ -143,14 +149,19 @@ class SQLiteStorage:
         self._conn = conn
 
 
-def _write(conn: sqlite3.Connection, products: list[Product], duplicates: int) -> BatchResult:
+def _write(conn: sqlite3.Connection, products: list[Product], gone: list[Discontinued],
+           duplicates: int) -> BatchResult:
     with _transaction(conn):
         stored = _read_stored(conn, [product.id for product in products])
         plan = plan_batch(products, stored, duplicates=duplicates)
         conn.executemany(_UPSERT, [_product_row(product) for product in plan.upserts])
         conn.executemany(_INSERT_HISTORY, [_history_row(product, kind) for product, kind in plan.history])
+        # After the upserts: a product record of this batch fetched after the mark keeps it off.
+        marked = conn.executemany(_MARK_DISCONTINUED, [
+            (_text_instant(record.fetched_at), record.id, _text_instant(record.fetched_at)) for record in gone
+        ]).rowcount if gone else 0
     # Reached only once COMMIT has returned.
-    return plan.result
+    return with_discontinued(plan.result, marked=marked, records=len(gone))
 
 
 @contextmanager
