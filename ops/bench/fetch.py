@@ -84,13 +84,13 @@ from harness import (
     free_port_pair,
     kafka_broker,
     machine,
+    machine_busy_seconds,
     monitor_clients,
     nginx,
     record_span_seconds,
     shop_dir,
     tree_cpu_seconds,
 )
-from scale import machine_busy_seconds
 from soak import committed
 
 from stages.core import kafka

@@ -97,9 +97,11 @@ class Stages:
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
-    def start(self, stage: str, **env: str) -> subprocess.Popen:
+    def start(self, stage: str, profile: Path | None = None, **env: str) -> subprocess.Popen:
+        """Start ``stage``; with ``profile``, under cProfile timed by CPU, its statistics written there at its exit."""
+        profiler = [str(ROOT / "ops/bench/cpu_profile.py"), str(profile)] if profile else []
         with open(self.log_dir / f"{stage}.log", "ab") as log:
-            process = subprocess.Popen([sys.executable, "-m", "stages.cli", stage],
+            process = subprocess.Popen([sys.executable, *profiler, "-m", "stages.cli", stage],
                                        env={**os.environ, **self.env, **env}, stdout=log,
                                        stderr=subprocess.STDOUT, cwd=ROOT)
         self.processes[stage] = process
@@ -240,6 +242,14 @@ def nginx(site: Path, addresses: tuple[str, ...] = ("127.0.0.1",)) -> Iterator[t
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot, every core together."""
+    times = psutil.cpu_times()._asdict()
+    # Linux counts guest time inside user time already.
+    idle = sum(times.get(name, 0.0) for name in ("idle", "iowait", "guest", "guest_nice"))
+    return sum(times.values()) - idle
 
 
 def tree_cpu_seconds(process: psutil.Process) -> float:

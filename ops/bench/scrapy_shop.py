@@ -7,11 +7,14 @@ would hold the 200 back on a one-host crawl), no download delay, no
 AutoThrottle, robots.txt not fetched (crawlpipe fetches it, the single-process
 crawler does not; one request either way), LOG_LEVEL=WARNING. Extraction uses
 the CSS selectors of stages/demoshop/rules.toml; text is the element's joined
-text nodes, as crawlpipe's parser reads it.
+text nodes, as crawlpipe's parser reads it. A page without listing items (the
+``detail`` shape's product pages) gives its schema.org Product JSON-LD, the
+way a Scrapy user reads a product page.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 import scrapy
@@ -37,7 +40,10 @@ class ShopSpider(scrapy.Spider):
                     yield scrapy.Request(line.strip(), dont_filter=True)
 
     def parse(self, response):
-        for item in response.css("div.product"):
+        items = response.css("div.product")
+        if not items:
+            yield from self.parse_json_ld(response)
+        for item in items:
             link = item.css("a.product-link::attr(href)").get()
             image = item.css("img.product-image::attr(src)").get()
             yield {
@@ -47,6 +53,24 @@ class ShopSpider(scrapy.Spider):
                 "sku": item.attrib.get("data-sku"),
                 "image": response.urljoin(image) if image else None,
                 "availability": _text(item.css("span.availability")),
+                "page": response.url,
+            }
+
+    def parse_json_ld(self, response):
+        for block in response.css('script[type="application/ld+json"]::text').getall():
+            data = json.loads(block)
+            if data.get("@type") != "Product":
+                continue
+            offers = data.get("offers") or {}
+            image = data.get("image")
+            yield {
+                "url": response.urljoin(data.get("url") or response.url),
+                "title": data.get("name"),
+                "price": offers.get("price"),
+                "currency": offers.get("priceCurrency"),
+                "sku": data.get("sku"),
+                "image": response.urljoin(image[0] if isinstance(image, list) else image) if image else None,
+                "availability": offers.get("availability"),
                 "page": response.url,
             }
 

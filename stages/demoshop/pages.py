@@ -256,9 +256,10 @@ def render_listing(catalog: Catalog, n: int) -> bytes:
     )).encode()
 
 
-def _json_ld(p: Product) -> str:
-    """schema.org Product data, safe inside <script>: "</" cannot close the element early."""
-    data = {
+def json_ld(p: Product, **more: object) -> str:
+    """schema.org Product data (with ``more`` top-level properties), safe inside <script>: "</" cannot close the
+    element early."""
+    data: dict[str, object] = {
         "@context": "https://schema.org",
         "@type": "Product",
         "name": p.title,
@@ -271,6 +272,7 @@ def _json_ld(p: Product) -> str:
             "availability": f"https://schema.org/{p.availability}",
             "url": p.path,
         },
+        **more,
     }
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
@@ -284,7 +286,7 @@ def render_product(catalog: Catalog, product_id: str) -> bytes:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
         f"<title>{title} | {SHOP_NAME}</title>\n",
         f'<link rel="canonical" href="{p.path}">\n',
-        f'<script type="application/ld+json">{_json_ld(p)}</script>\n',
+        f'<script type="application/ld+json">{json_ld(p)}</script>\n',
         '</head>\n<body class="product-page">\n',
         _HEADER,
         f'<div class="product-detail" data-sku="{p.sku}">\n',

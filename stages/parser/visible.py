@@ -38,6 +38,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .availability import normalise_availability
 from .currencies import ISO_CODES, iso_currency
+from .labels import BRAND, GTIN, MPN, SKU, LabelPattern
 from .links import LinkResolver
 from .locale_currency import currency_hint
 from .prices import NO_PRICE, Price
@@ -91,16 +92,6 @@ _BUY_WORDS = re.compile(
     re.IGNORECASE,
 )
 _STOCK_WORDS = re.compile(r"stock|availab|inventory|lager|dispon|voorraad|nalich|lieferbar|quantity", re.IGNORECASE)
-_SKU_TEXT = re.compile(
-    r"(?:\bSKU\b|\bArt\.?-?Nr\.?|Artikelnummer|Artikelnr\.?|\bItem\s*(?:#|No\.?|number)|Product code|Référence|"
-    r"\bRéf\.|\bRef\.|\bCodice\b|Kod produktu|Código|Varenr\.?|\bKód\b|品番|Артикул)\s*[:#.]?\s*"
-    r"(?P<value>[A-Za-z0-9][A-Za-z0-9._/-]{2,40})"
-)
-_GTIN_TEXT = re.compile(r"\b(?:EAN|GTIN|UPC|JAN)(?:-?(?:8|12|13|14))?\s*[:#]?\s*(?P<value>[0-9]{8,14})\b")
-_MPN_TEXT = re.compile(r"(?:\bMPN\b|Herstellernummer|Manufacturer part number|Part number)\s*[:#.]?\s*"
-                       r"(?P<value>[A-Za-z0-9][A-Za-z0-9._/-]{2,40})")
-_BRAND_TEXT = re.compile(r"(?:\bBrand|\bMarke|\bMarque|\bMarca|\bMarka|\bMerk|\bMärke|\bMærke|\bZnačka|Бренд|"
-                         r"ブランド)\s*:\s*(?P<value>[^\W\d][\w&'.-]{1,40})")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—:·»-]\s+")
 _CURRENCY_HOW = "the price's mark; shared marks settled by the page's language and domain"
 # Document-order distance over which nearness to the title still counts.
@@ -162,9 +153,9 @@ def visible_product(tree: LexborHTMLParser, links: LinkResolver) -> VisiblePage:
     availability, availability_how = _availability(tree, page.buy)
     text = body.text(separator=" ")
     sku, sku_how = _sku(tree, text)
-    gtin, gtin_how = _labelled(_GTIN_TEXT, text)
-    mpn, mpn_how = _labelled(_MPN_TEXT, text)
-    brand, brand_how = _labelled(_BRAND_TEXT, text)
+    gtin, gtin_how = _labelled(GTIN, text)
+    mpn, mpn_how = _labelled(MPN, text)
+    brand, brand_how = _labelled(BRAND, text)
     image, image_how = _image(tree, links)
     sources = [("title", page.title_how), ("price", best.how), ("currency", _CURRENCY_HOW),
                ("availability", availability_how), ("sku", sku_how), ("gtin", gtin_how), ("mpn", mpn_how),
@@ -475,13 +466,13 @@ def _sku(tree: LexborHTMLParser, text: str) -> tuple[str | None, str]:
     node = tree.css_first('[itemprop="sku" i]')
     if node is not None and (marked := (node.attrs.get("content") or node.text()).strip()):
         return marked, '[itemprop="sku"]'
-    value, how = _labelled(_SKU_TEXT, text)
+    value, how = _labelled(SKU, text)
     return (value, how) if value is not None and any(ch.isdigit() for ch in value) else (None, "")
 
 
-def _labelled(pattern: re.Pattern[str], text: str) -> tuple[str | None, str]:
+def _labelled(label: LabelPattern, text: str) -> tuple[str | None, str]:
     """The value a label in the page's text names ("SKU: AB-1"), and the label."""
-    match = pattern.search(text)
+    match = label.search(text)
     if match is None:
         return None, ""
     return match["value"], f'label "{text[match.start():match.start("value")].strip()}"'
