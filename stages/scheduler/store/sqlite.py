@@ -30,7 +30,7 @@ from stages.scheduler.store.sql import (
     VERSION_TABLE,
     qmarks,
 )
-from stages.sink.storage.sqlite import URL_PREFIX, SQLiteStorage, _transaction
+from stages.sink.storage.sqlite import URL_PREFIX, SQLiteStorage, transaction
 
 # Below SQLite's old limit of 999 bound parameters.
 _IDS_PER_QUERY = 500
@@ -89,7 +89,7 @@ class SQLiteSchedule(SQLiteStorage):
 
 
 def _write(conn: sqlite3.Connection, records: Sequence[dict[str, Any]], policy: Policy) -> Planned:
-    with _transaction(conn):
+    with transaction(conn):
         planned = plan_batch(records, _read(conn, list({record["id"] for record in records})), policy)
         conn.executemany(_UPSERT, [tuple(getattr(entry, name) for name in ENTRY_COLUMNS)
                                    for entry in planned.entries])
@@ -117,7 +117,7 @@ def _earliest_due(conn: sqlite3.Connection, hosts: Sequence[str], now: float) ->
 
 
 def _dispatched(conn: sqlite3.Connection, urls: Sequence[DueUrl], now: float, spacing: float) -> None:
-    with _transaction(conn):
+    with transaction(conn):
         conn.executemany(_MARK_URL, [(now, now, url.product_id) for url in urls])
         conn.executemany(_MARK_HOST, [(now + spacing, url.host) for url in urls])
 

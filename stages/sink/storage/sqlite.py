@@ -154,7 +154,7 @@ class SQLiteStorage:
 
 def _write(conn: sqlite3.Connection, products: list[Product], gone: list[Discontinued],
            duplicates: int) -> BatchResult:
-    with _transaction(conn):
+    with transaction(conn):
         stored = _read_stored(conn, [product.id for product in products])
         plan = plan_batch(products, stored, duplicates=duplicates)
         conn.executemany(_UPSERT, [_product_row(product) for product in plan.upserts])
@@ -168,7 +168,7 @@ def _write(conn: sqlite3.Connection, products: list[Product], gone: list[Discont
 
 
 @contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any failure (the connection is in autocommit mode)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -182,7 +182,7 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 def _migrate(conn: sqlite3.Connection, migrations: list[Migration], *, table: str = "schema_version") -> None:
     """Apply the pending ``migrations``, recording them in ``table`` (each stage's schema keeps its own)."""
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute(_CREATE_SCHEMA_VERSION.format(table=table))
         applied = {version for (version,) in conn.execute(f"SELECT version FROM {table}")}
         for migration in pending_migrations(applied, migrations):
