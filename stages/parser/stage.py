@@ -53,7 +53,10 @@ class ParserStage(Stage):
     settings = (ParserConfig,)
     # Parsing is serial CPU work: a page is released once parsed, so a few in
     # flight keep the parser busy; its records wait for their acks apart.
-    runner_defaults = {"max_in_flight": 16, "max_in_flight_bytes": 8 * MIB, "max_unacked_bytes": 4 * MIB}
+    # Its kept heap (--malloc-keep-mb) is faulted back in after every trim: trimmed every second, it cost
+    # ~30% more CPU a page under a CPU quota (ops/bench/results/scale-2026-12-02.md).
+    runner_defaults = {"max_in_flight": 16, "max_in_flight_bytes": 8 * MIB, "max_unacked_bytes": 4 * MIB,
+                       "memory_trim_interval_seconds": 10.0}
 
     def __init__(self, kafka_config: KafkaConfig, config: ParserConfig) -> None:
         # Topics are core's business: the parser only says which kind each output is.
