@@ -23,6 +23,10 @@ from stages.core.settings import require, setting
 # C0 controls but tab, newline and carriage return, and DEL: never part of product text, and NUL is
 # refused by PostgreSQL's text type.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# In a message's JSON text a control character can only be escaped (JSON forbids them raw), except DEL,
+# which JSON allows raw. A message with none of these, no longer than the longest text allowed, has no text
+# value out of the limits (a character takes at least a byte), and its texts need no walk.
+_CONTROL_IN_JSON = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\[bf]|\x7f")
 # Fields holding an instant, wherever they appear at a message's top level.
 TIMESTAMP_FIELDS = ("fetched_at", "parsed_at")
 PRICE_FIELD = "price"
@@ -60,10 +64,16 @@ def active() -> LimitsConfig:
     return _active
 
 
-def check(schema: str, document: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """Return ``document`` if every value is within the limits; raise ``BadMessage`` naming the field."""
+def check(schema: str, document: dict[str, Any], *, now: datetime | None = None,
+          json_text: bytes | None = None) -> dict[str, Any]:
+    """Return ``document`` if every value is within the limits; raise ``BadMessage`` naming the field.
+
+    ``json_text``, the JSON ``document`` was read from (or written to), spares the walk over every text
+    value when it shows that none can be out of the limits: the sink checks every product record.
+    """
     limits = _active
-    _check_texts(schema, document, "", limits.max_text_chars)
+    if json_text is None or len(json_text) > limits.max_text_chars or _CONTROL_IN_JSON.search(json_text):
+        _check_texts(schema, document, "", limits.max_text_chars)
     if isinstance(document, Mapping):
         moment = now or datetime.now(UTC)
         for name in TIMESTAMP_FIELDS:

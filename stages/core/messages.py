@@ -76,14 +76,14 @@ def encode_json(document: dict[str, Any], schema: str) -> bytes:
 
 
 def decode_json(envelope: Envelope, schema: str) -> dict[str, Any]:
-    return _checked(schema, _loads(envelope))
+    return _checked(schema, _loads(envelope), envelope.value)
 
 
 def decode_products_record(envelope: Envelope) -> dict[str, Any]:
     """A record of the products topic: a product, or (``"discontinued": true``) a discontinued product."""
     document = _loads(envelope)
     discontinued = isinstance(document, dict) and document.get("discontinued") is True
-    return _checked("discontinued" if discontinued else "product", document)
+    return _checked("discontinued" if discontinued else "product", document, envelope.value)
 
 
 def _loads(envelope: Envelope) -> Any:
@@ -116,6 +116,6 @@ def decode_page_headers(envelope: Envelope) -> dict[str, Any]:
     return _checked("page-headers", meta)
 
 
-def _checked(schema: str, document: Any) -> dict[str, Any]:
+def _checked(schema: str, document: Any, json_text: bytes | None = None) -> dict[str, Any]:
     """The stage boundary's check: the schema, then the sanity limits (``limits.py``)."""
-    return limits.check(schema, validate(schema, document))
+    return limits.check(schema, validate(schema, document), json_text=json_text)

@@ -49,6 +49,26 @@ def test_control_characters_are_refused(bad):
     assert "title" in message and "control character" in message
 
 
+@pytest.mark.parametrize("bad", ["\x00", "\x08", "\x0c", "\x1b[31m", "\x7f"])
+@pytest.mark.parametrize("where", ["title", "images"])
+def test_control_characters_are_refused_when_decoded_from_json_text(bad, where):
+    # Decoding checks the JSON text first and walks the values only when it could hold a control character.
+    record = fresh_record() | {"title": "Kettle", "images": ["https://shop.example/a.jpg"]}
+    record[where] = f"Kettle{bad}" if where == "title" else ["https://shop.example/a.jpg", f"x{bad}"]
+    with pytest.raises(BadMessage, match="control character"):
+        decode_json(envelope(record), "product")
+
+
+def test_a_backslash_before_b_or_f_is_text_not_a_control_character():
+    record = fresh_record() | {"title": "C:\\bin\\foo"}
+    assert decode_json(envelope(record), "product")["title"] == "C:\\bin\\foo"
+
+
+def fresh_record() -> dict:
+    return product_record("p1", fetched_at=datetime.now(UTC).isoformat(),
+                          parsed_at=datetime.now(UTC).isoformat()) | {"method": "rules"}
+
+
 def test_a_huge_title_is_refused_with_its_size_not_its_text():
     message = refused(title="x" * 1_000_000)
     assert "1000000 characters" in message and len(message) < 200
