@@ -26,6 +26,8 @@ Step = Callable[[], Awaitable[None] | None]
 
 # Longest wait before retrying a failing step.
 MAX_BACKOFF_SECONDS = 30.0
+# How long a stopping supervisor waits for its cancelled tasks before cancelling them again.
+CANCEL_AGAIN_SECONDS = 0.5
 # Failures in a row, of errors that are no dependency's, after which a task is given up.
 MAX_UNEXPECTED_FAILURES = 5
 
@@ -52,6 +54,7 @@ class Supervisor:
         self._on_fatal = on_fatal
         self._max_unexpected = max_unexpected_failures
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     async def every(self, name: str, interval_seconds: float, step: Step) -> None:
         """Run ``step`` now and then every ``interval_seconds``, until ``stop``; return after the first try."""
@@ -60,14 +63,24 @@ class Supervisor:
         await tried.wait()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """Cancel every task and wait for them to end.
+
+        A step can swallow its cancellation (Python 3.11's ``asyncio.wait_for`` does when what it waits for
+        finishes at that moment, and aiokafka waits with it): the task would then run on and the stage hang
+        at shutdown. Each loop also ends at its next turn once stopping, and the cancellation is repeated
+        until every task has ended.
+        """
+        self._stopping = True
+        while running := [task for task in self._tasks if not task.done()]:
+            for task in running:
+                task.cancel()
+            await asyncio.wait(running, timeout=CANCEL_AGAIN_SECONDS)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
     async def _run(self, name: str, interval: float, step: Step, tried: asyncio.Event) -> None:
         failures = unexpected = 0
-        while True:
+        while not self._stopping:
             try:
                 outcome = step()
                 if inspect.isawaitable(outcome):

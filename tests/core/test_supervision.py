@@ -47,3 +47,31 @@ async def test_a_task_that_keeps_failing_with_a_bug_takes_the_stage_down_with_it
     await supervisor.stop()
     assert isinstance(failure, BackgroundTaskFailed)
     assert "memory_guard failed 3 times in a row" in str(failure) and "ZeroDivisionError" in str(failure)
+
+
+async def test_stop_ends_a_task_whose_step_swallowed_its_cancellation():
+    # What Python 3.11's asyncio.wait_for does when the awaited future finishes as it is cancelled.
+    swallowing = asyncio.Event()
+    swallowed = 0
+
+    calls = 0
+
+    async def step() -> None:
+        nonlocal calls, swallowed
+        calls += 1
+        if calls == 1:
+            return
+        swallowing.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed += 1
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+
+    supervisor = Supervisor("sink", Health("sink"), on_fatal=lambda error: None)
+    await supervisor.every("probe", 0.001, step)
+    await asyncio.wait_for(swallowing.wait(), 5)
+    await asyncio.wait_for(supervisor.stop(), 10)
+    assert swallowed == 1
