@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 import time
@@ -90,7 +91,9 @@ def budget(runner: RunnerConfig, kafka_config: KafkaConfig, *, output_ratio: flo
     )
 
 
+@functools.cache
 def _libc_function(name: str) -> Callable[..., int] | None:
+    # Looked up once: find_library asks ldconfig each time, and the heap is trimmed every second.
     return getattr(ctypes.CDLL(ctypes.util.find_library("c")), name, None)
 
 
